@@ -1,0 +1,1 @@
+//! Ollama and OpenAI wire types shared by the daemon and ollmlxctl.

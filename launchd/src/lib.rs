@@ -1,0 +1,1 @@
+//! LaunchAgent plist and systemd user unit generation, and the launchctl/systemctl drivers.

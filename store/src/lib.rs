@@ -1,0 +1,1 @@
+//! The model store: names, on-disk layout, pulls, the watcher and imports.
