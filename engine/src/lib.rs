@@ -1,0 +1,8 @@
+//! ollmlx's inference engine: MLX (through our own C-ABI bridge in [`mlx`]), model architectures,
+//! KV caches, sampling, tokenizer, chat templates and the generation loop.
+//!
+//! The engine does not know about HTTP, the model pool or the store's naming; it loads a plain
+//! MLX/Hugging Face model folder and generates from it.
+#![deny(unsafe_code)]
+
+pub mod mlx;

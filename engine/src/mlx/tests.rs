@@ -1,0 +1,94 @@
+use super::*;
+
+#[test]
+fn matmul_and_host_roundtrip() {
+    let a = Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0], &[2, 2]).unwrap();
+    let b = Array::from_slice(&[1.0f32, 0.0, 0.0, 1.0], &[2, 2]).unwrap();
+    let c = a.matmul(&b).unwrap();
+    assert_eq!(c.shape(), vec![2, 2]);
+    assert_eq!(c.to_vec::<f32>().unwrap(), vec![1.0, 2.0, 3.0, 4.0]);
+}
+
+#[test]
+fn cpp_exception_becomes_error() {
+    let a = Array::from_slice(&[1.0f32, 2.0, 3.0], &[3]).unwrap();
+    let b = Array::from_slice(&[1.0f32, 2.0], &[2]).unwrap();
+    let err = a.add(&b).unwrap_err();
+    assert_eq!(err.op, "ox_add");
+    assert!(err.message.contains("broadcast"), "{}", err.message);
+    // The thread-local message does not leak into the next successful call.
+    assert!(a.add(&a).is_ok());
+}
+
+#[test]
+fn wrong_element_count_is_an_error() {
+    assert!(Array::from_slice(&[1.0f32, 2.0], &[3]).is_err());
+}
+
+#[test]
+fn borrowed_bytes_are_released() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    struct Owner(Vec<u8>, Arc<AtomicBool>);
+    impl Drop for Owner {
+        fn drop(&mut self) {
+            self.1.store(true, Ordering::SeqCst);
+        }
+    }
+    let dropped = Arc::new(AtomicBool::new(false));
+    let bytes: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let owner = Arc::new(Owner(bytes, dropped.clone()));
+    let slice: &[u8] = &owner.0;
+    // SAFETY: `owner` keeps the bytes alive and unmodified.
+    let a = unsafe { Array::from_borrowed(slice, &[2], Dtype::Float32, owner.clone()) }.unwrap();
+    drop(owner);
+    assert_eq!(a.to_vec::<f32>().unwrap(), vec![1.5, -2.0]);
+    drop(a);
+    assert!(dropped.load(Ordering::SeqCst));
+}
+
+#[test]
+fn quantize_roundtrip_is_close() {
+    let mut key = RandomKey::new(0).unwrap();
+    let w = key.normal(&[64, 128], Dtype::Float32).unwrap();
+    let (q, s, b) = quantize(&w, 64, 8).unwrap();
+    let d = dequantize(&q, &s, Some(&b), 64, 8, None).unwrap();
+    let err = d.subtract(&w).unwrap().abs().unwrap().max(0, false).unwrap().max(0, false).unwrap();
+    assert!(err.item::<f32>().unwrap() < 0.05);
+    let x = key.normal(&[3, 128], Dtype::Float32).unwrap();
+    let y1 = quantized_matmul(&x, &q, &s, Some(&b), true, 64, 8).unwrap();
+    let y2 = x.matmul(&d.transpose(&[1, 0]).unwrap()).unwrap();
+    let diff = y1.subtract(&y2).unwrap().abs().unwrap().sum(0, false).unwrap().sum(0, false).unwrap();
+    assert!(diff.item::<f32>().unwrap() < 1e-2);
+}
+
+#[test]
+fn same_seed_same_samples() {
+    let logits = Array::from_slice(&[0.1f32, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], &[1, 8]).unwrap();
+    let draw = |seed| {
+        let mut k = RandomKey::new(seed).unwrap();
+        (0..16).map(|_| k.categorical(&logits, -1).unwrap().item::<u32>().unwrap()).collect::<Vec<_>>()
+    };
+    assert_eq!(draw(7), draw(7));
+}
+
+#[test]
+fn fast_kernels_run() {
+    let x = Array::from_slice(&[1.0f32, 2.0, 3.0, 4.0], &[1, 1, 1, 4]).unwrap();
+    let n = rms_norm(&x, None, 1e-5).unwrap().to_vec::<f32>().unwrap();
+    let rms = ((1.0 + 4.0 + 9.0 + 16.0) / 4.0f32).sqrt();
+    assert!((n[3] - 4.0 / rms).abs() < 1e-4);
+    let r = rope(&x, 4, false, 10000.0, 1.0, 0, None).unwrap();
+    assert_eq!(r.to_vec::<f32>().unwrap(), vec![1.0, 2.0, 3.0, 4.0]);
+    let o = scaled_dot_product_attention(&x, &x, &x, 0.5, AttentionMask::Causal).unwrap();
+    assert_eq!(o.shape(), vec![1, 1, 1, 4]);
+}
+
+#[test]
+fn memory_counters_see_allocations() {
+    // Other tests run in parallel threads and share MLX's allocator, so only check lower bounds.
+    let a = Array::from_slice(&vec![1.0f32; 1 << 20], &[1 << 20]).unwrap();
+    a.eval().unwrap();
+    assert!(memory::active() >= 4 << 20);
+    assert!(memory::peak() >= 4 << 20);
+}
