@@ -7,3 +7,19 @@
 
 pub mod mlx;
 pub mod text;
+
+mod cache;
+mod config;
+mod decode;
+mod error;
+pub mod models;
+mod network;
+mod nn;
+mod sample;
+mod weights;
+
+pub use cache::LayerCache;
+pub use decode::{TokenConstraint, TokenStream, PREFILL_STEP};
+pub use error::{EngineError, Result};
+pub use network::{LoadOptions, ModelInfo, Network};
+pub use sample::{Sampler, SamplingParams};

@@ -1,0 +1,47 @@
+//! Model architectures: one file per Hugging Face `model_type`, over the shared blocks in
+//! [`common`]. [`build`] is the single registry that maps a config to an architecture.
+pub mod common;
+pub mod llama;
+pub mod rope;
+
+use crate::cache::LayerCache;
+use crate::error::{EngineError, Result};
+use crate::mlx::Array;
+use crate::nn::Loader;
+use crate::weights::Weights;
+use std::path::Path;
+
+/// What every architecture provides. The caller owns the cache, so one model serves many
+/// sequences at once.
+pub trait Architecture: Send + Sync {
+    /// Logits `[B, L, vocab]` for token ids `[B, L]`, appending to `cache`.
+    fn forward(&self, tokens: &Array, cache: &mut [LayerCache]) -> Result<Array>;
+    /// Final (normed) hidden states `[B, L, hidden]`, for embeddings.
+    fn hidden(&self, tokens: &Array, cache: &mut [LayerCache]) -> Result<Array>;
+    /// A fresh cache, one entry per layer.
+    fn make_cache(&self) -> Vec<LayerCache>;
+    /// Every weight array (for evaluation at load and byte counts).
+    fn arrays(&self) -> Vec<&Array>;
+}
+
+/// Builds an architecture from config.json and a loader.
+pub type LoadFn = fn(&serde_json::Value, &Path, &Loader) -> Result<Box<dyn Architecture>>;
+/// Renames or drops checkpoint keys before loading.
+pub type SanitizeFn = fn(&mut Weights);
+
+/// Every supported `model_type`, with its loader and its checkpoint clean-up.
+const REGISTRY: &[(&str, LoadFn, SanitizeFn)] = &[("llama", llama::load, llama::sanitize)];
+
+/// The supported `model_type` names.
+pub fn supported() -> Vec<&'static str> {
+    REGISTRY.iter().map(|(n, _, _)| *n).collect()
+}
+
+/// The loader and checkpoint clean-up for a `model_type`; unknown types list what is supported.
+pub fn lookup(model_type: &str) -> Result<(LoadFn, SanitizeFn)> {
+    REGISTRY
+        .iter()
+        .find(|(n, _, _)| *n == model_type)
+        .map(|(_, load, sanitize)| (*load, *sanitize))
+        .ok_or_else(|| EngineError::UnsupportedArchitecture { model_type: model_type.to_string(), supported: supported() })
+}
