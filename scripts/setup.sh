@@ -95,6 +95,8 @@ if [ ! -x "$PY" ]; then
         "$BASE_PY" -m venv "$VENV" || die "'$BASE_PY -m venv $VENV' failed"
     fi
 else
+    "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+        || die "$VENV has $("$PY" -V 2>&1); mlx-lm needs >= 3.11: remove .venv and rerun with PYTHON=python3.11"
     say "venv present ($("$PY" -V 2>&1))"
 fi
 
