@@ -126,8 +126,9 @@ fi
 mkdir -p "$MODELS"
 
 # build_fixture NAME "OUT1|OUT2" SCRIPT [ARGS...]: runs SCRIPT unless every OUT exists and the stamp
-# .cache/models/.stamps/NAME holds the current key (hash of the script, its helpers and the pins).
-FIXTURE_KEY_BASE="$( { cat "$ROOT"/tests/fixtures/*.py; echo "$PIP_KEY"; } | hash_stdin)"
+# .cache/models/.stamps/NAME holds the current key (hash of the builder scripts and the pins).
+FIXTURE_SCRIPTS="convert_gguf gguf_tokenizer check_model make_tiny_models tiny_configs tiny_variants"
+FIXTURE_KEY_BASE="$( { for f in $FIXTURE_SCRIPTS; do cat "$ROOT/tests/fixtures/$f.py"; done; echo "$PIP_KEY"; } | hash_stdin)"
 build_fixture() {
     local name="$1" outs="$2" script="$3"
     shift 3
