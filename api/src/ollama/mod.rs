@@ -29,10 +29,6 @@ pub struct ErrorResponse {
 /// Timestamps as Ollama writes them (RFC 3339 with up to 9 fractional digits).
 pub type Timestamp = chrono::DateTime<chrono::FixedOffset>;
 
-pub(crate) fn is_false(b: &bool) -> bool {
-    !*b
-}
-
 pub(crate) fn is_zero_u64(v: &u64) -> bool {
     *v == 0
 }
