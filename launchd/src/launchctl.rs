@@ -28,13 +28,19 @@ impl LaunchdManager {
     /// A manager for the agent `label` of the user described by `env`.
     #[must_use]
     pub fn new(env: ServiceEnv, label: &str, runner: Box<dyn CommandRunner>) -> Self {
-        Self { env, label: label.to_owned(), runner }
+        Self {
+            env,
+            label: label.to_owned(),
+            runner,
+        }
     }
 
     /// `~/Library/LaunchAgents/<label>.plist`.
     #[must_use]
     pub fn plist_path(&self) -> PathBuf {
-        self.env.launch_agents_dir().join(format!("{}.plist", self.label))
+        self.env
+            .launch_agents_dir()
+            .join(format!("{}.plist", self.label))
     }
 
     /// `gui/<uid>`, the per-login-session domain LaunchAgents live in.
@@ -48,7 +54,10 @@ impl LaunchdManager {
     }
 
     fn argv(args: &[&str]) -> Vec<String> {
-        std::iter::once(LAUNCHCTL).chain(args.iter().copied()).map(str::to_owned).collect()
+        std::iter::once(LAUNCHCTL)
+            .chain(args.iter().copied())
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Runs launchctl and requires success.
@@ -79,7 +88,10 @@ impl LaunchdManager {
 
     fn agent_xml(&self, spec: &ServiceSpec) -> Result<String> {
         if spec.label != self.label {
-            return Err(Error::LabelMismatch { spec: spec.label.clone(), manager: self.label.clone() });
+            return Err(Error::LabelMismatch {
+                spec: spec.label.clone(),
+                manager: self.label.clone(),
+            });
         }
         LaunchAgent::from_spec(spec)?.to_xml()
     }
@@ -88,7 +100,8 @@ impl LaunchdManager {
 /// Whether launchctl said the service does not exist in the domain.
 fn not_found(out: &CommandOutput) -> bool {
     out.status == Some(EXIT_NOT_FOUND)
-        || (!out.success() && format!("{}{}", out.stdout, out.stderr).contains("Could not find service"))
+        || (!out.success()
+            && format!("{}{}", out.stdout, out.stderr).contains("Could not find service"))
 }
 
 impl ServiceManager for LaunchdManager {
@@ -97,7 +110,10 @@ impl ServiceManager for LaunchdManager {
     }
 
     fn render(&self, spec: &ServiceSpec) -> Result<Vec<RenderedFile>> {
-        Ok(vec![RenderedFile { path: self.plist_path(), contents: self.agent_xml(spec)? }])
+        Ok(vec![RenderedFile {
+            path: self.plist_path(),
+            contents: self.agent_xml(spec)?,
+        }])
     }
 
     fn install(&self, spec: &ServiceSpec) -> Result<Vec<PathBuf>> {
@@ -129,18 +145,24 @@ impl ServiceManager for LaunchdManager {
     }
 
     fn stop(&self) -> Result<()> {
-        self.launchctl(&["kill", "SIGTERM", &self.target()]).map(drop)
+        self.launchctl(&["kill", "SIGTERM", &self.target()])
+            .map(drop)
     }
 
     fn restart(&self) -> Result<()> {
         // -k kills a running instance before starting it again.
-        self.launchctl(&["kickstart", "-k", &self.target()]).map(drop)
+        self.launchctl(&["kickstart", "-k", &self.target()])
+            .map(drop)
     }
 
     fn status(&self) -> Result<ServiceStatus> {
         let installed = self.plist_path().is_file();
         match self.print()? {
-            None => Ok(ServiceStatus { installed, detail: "not loaded".to_owned(), ..ServiceStatus::default() }),
+            None => Ok(ServiceStatus {
+                installed,
+                detail: "not loaded".to_owned(),
+                ..ServiceStatus::default()
+            }),
             Some(text) => parse_print(&text, installed).map_err(|reason| Error::UnexpectedOutput {
                 command: Self::argv(&["print", &self.target()]).join(" "),
                 reason,
@@ -152,9 +174,17 @@ impl ServiceManager for LaunchdManager {
         // The installed agent may use a custom log_dir; its plist is the truth when present.
         let path = self.plist_path();
         let (stdout, stderr) = match plist::from_file::<_, LaunchAgent>(&path) {
-            Ok(agent) => (agent.standard_out_path.into(), agent.standard_error_path.into()),
+            Ok(agent) => (
+                agent.standard_out_path.into(),
+                agent.standard_error_path.into(),
+            ),
             Err(_) if !path.exists() => log_paths(&self.env.default_log_dir()),
-            Err(e) => return Err(Error::Plist { label: self.label.clone(), source: e }),
+            Err(e) => {
+                return Err(Error::Plist {
+                    label: self.label.clone(),
+                    source: e,
+                })
+            }
         };
         Ok(LogLocation::Files { stdout, stderr })
     }
@@ -179,7 +209,7 @@ fn parse_print(text: &str, installed: bool) -> std::result::Result<ServiceStatus
             if let Some((key, value)) = line.split_once(" = ") {
                 match key {
                     "state" => state = Some(value.to_owned()),
-                    "pid" => pid = Some(value.parse::<u32>().map_err(|_| format!("bad pid {value:?}"))?),
+                    "pid" => pid = Some(parse_pid(value)?),
                     // "0", "78: EX_CONFIG", or "(never exited)".
                     "last exit code" => last_exit = leading_int(value),
                     "last terminating signal" => signal = Some(value.to_owned()),
@@ -192,15 +222,27 @@ fn parse_print(text: &str, installed: bool) -> std::result::Result<ServiceStatus
         }
     }
     let state = state.ok_or("no `state = …` line")?;
-    let mut detail = format!("state = {state}");
-    if let Some(signal) = signal {
-        detail.push_str(&format!(", last terminating signal = {signal}"));
-    }
-    Ok(ServiceStatus { installed, running: state == "running" && pid.is_some(), pid, last_exit, detail })
+    let detail = match signal {
+        Some(signal) => format!("state = {state}, last terminating signal = {signal}"),
+        None => format!("state = {state}"),
+    };
+    Ok(ServiceStatus {
+        installed,
+        running: state == "running" && pid.is_some(),
+        pid,
+        last_exit,
+        detail,
+    })
+}
+
+fn parse_pid(value: &str) -> std::result::Result<u32, String> {
+    value.parse().map_err(|_| format!("bad pid {value:?}"))
 }
 
 fn leading_int(value: &str) -> Option<i32> {
-    let end = value.find(|c: char| !(c.is_ascii_digit() || c == '-')).unwrap_or(value.len());
+    let end = value
+        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+        .unwrap_or(value.len());
     value[..end].parse().ok()
 }
 

@@ -27,8 +27,8 @@ mod manager;
 pub mod plist;
 mod runner;
 mod spec;
-pub mod systemd;
 mod systemctl;
+pub mod systemd;
 
 pub use error::{Error, Result};
 pub use launchctl::{LaunchdManager, LAUNCHCTL};

@@ -90,7 +90,9 @@ impl Platform {
         } else if cfg!(target_os = "linux") {
             Ok(Self::Systemd)
         } else {
-            Err(Error::UnsupportedPlatform { os: std::env::consts::OS })
+            Err(Error::UnsupportedPlatform {
+                os: std::env::consts::OS,
+            })
         }
     }
 }
@@ -141,11 +143,20 @@ mod tests {
 
     #[test]
     fn current_platform_matches_the_build() {
-        let expected = if cfg!(target_os = "macos") { Platform::Launchd } else { Platform::Systemd };
+        let expected = if cfg!(target_os = "macos") {
+            Platform::Launchd
+        } else {
+            Platform::Systemd
+        };
         if cfg!(any(target_os = "macos", target_os = "linux")) {
             assert_eq!(Platform::current().unwrap(), expected);
             let env = ServiceEnv::new("/home/me", 1000);
-            let manager = <dyn ServiceManager>::for_current_platform(env, "x", Box::new(ScriptedRunner::new())).unwrap();
+            let manager = <dyn ServiceManager>::for_current_platform(
+                env,
+                "x",
+                Box::new(ScriptedRunner::new()),
+            )
+            .unwrap();
             assert_eq!(manager.platform(), expected);
         } else {
             assert!(Platform::current().is_err());
@@ -156,7 +167,12 @@ mod tests {
     fn for_platform_builds_either_manager() {
         for platform in [Platform::Launchd, Platform::Systemd] {
             let env = ServiceEnv::new("/home/me", 1000);
-            let manager = <dyn ServiceManager>::for_platform(platform, env, "x", Box::new(ScriptedRunner::new()));
+            let manager = <dyn ServiceManager>::for_platform(
+                platform,
+                env,
+                "x",
+                Box::new(ScriptedRunner::new()),
+            );
             assert_eq!(manager.platform(), platform);
         }
     }

@@ -65,7 +65,11 @@ pub struct LaunchSocket {
     #[serde(rename = "SockServiceName")]
     pub service_name: String,
     /// `SockFamily`: `IPv4` or `IPv6`; omitted for host names so launchd resolves both.
-    #[serde(rename = "SockFamily", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "SockFamily",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub family: Option<String>,
 }
 
@@ -80,9 +84,15 @@ impl LaunchAgent {
         program_arguments.extend(spec.args.iter().cloned());
         let (stdout, stderr) = log_paths(&spec.log_dir);
         let sockets = spec.socket.as_ref().map(|socket| {
-            let family = socket.ip().map(|ip| if ip.is_ipv4() { "IPv4" } else { "IPv6" }.to_owned());
+            let family = socket
+                .ip()
+                .map(|ip| if ip.is_ipv4() { "IPv4" } else { "IPv6" }.to_owned());
             let listener = LaunchSocket {
-                node_name: socket.host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+                node_name: socket
+                    .host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
                 service_name: socket.port.to_string(),
                 family,
             };
@@ -92,7 +102,9 @@ impl LaunchAgent {
             label: spec.label.clone(),
             program_arguments,
             run_at_load: true,
-            keep_alive: KeepAlive { successful_exit: false },
+            keep_alive: KeepAlive {
+                successful_exit: false,
+            },
             throttle_interval: spec.throttle_interval_s,
             exit_time_out: spec.exit_timeout_s,
             process_type: "Interactive".to_owned(),
@@ -109,8 +121,10 @@ impl LaunchAgent {
     /// [`Error::Plist`] if serialization fails.
     pub fn to_xml(&self) -> Result<String> {
         let mut buf = Vec::new();
-        plist::to_writer_xml(&mut buf, self)
-            .map_err(|source| Error::Plist { label: self.label.clone(), source })?;
+        plist::to_writer_xml(&mut buf, self).map_err(|source| Error::Plist {
+            label: self.label.clone(),
+            source,
+        })?;
         buf.push(b'\n');
         // The XML writer only emits UTF-8, so the lossy conversion never replaces anything.
         Ok(String::from_utf8_lossy(&buf).into_owned())
@@ -129,9 +143,13 @@ mod tests {
     use crate::spec::{ServiceEnv, SocketSpec};
 
     fn spec() -> ServiceSpec {
-        let mut spec = ServiceSpec::new("/opt/ollmlx/bin/ollmlxd", &ServiceEnv::new("/Users/me", 501));
+        let mut spec = ServiceSpec::new(
+            "/opt/ollmlx/bin/ollmlxd",
+            &ServiceEnv::new("/Users/me", 501),
+        );
         spec.args = vec!["--verbose".into()];
-        spec.env.insert("OLLMLX_HOST".into(), "127.0.0.1:11434".into());
+        spec.env
+            .insert("OLLMLX_HOST".into(), "127.0.0.1:11434".into());
         spec
     }
 
@@ -141,7 +159,12 @@ mod tests {
         let value = plist::Value::from_reader_xml(xml.as_bytes()).unwrap();
         let dict = value.as_dictionary().unwrap();
         assert_eq!(dict["Label"].as_string(), Some("com.ollmlx.daemon"));
-        let args: Vec<_> = dict["ProgramArguments"].as_array().unwrap().iter().map(|v| v.as_string().unwrap()).collect();
+        let args: Vec<_> = dict["ProgramArguments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_string().unwrap())
+            .collect();
         assert_eq!(args, ["/opt/ollmlx/bin/ollmlxd", "--verbose"]);
         assert_eq!(dict["RunAtLoad"].as_boolean(), Some(true));
         let keep_alive = dict["KeepAlive"].as_dictionary().unwrap();
@@ -151,21 +174,36 @@ mod tests {
         assert_eq!(dict["ProcessType"].as_string(), Some("Interactive"));
         let env = dict["EnvironmentVariables"].as_dictionary().unwrap();
         assert_eq!(env["OLLMLX_HOST"].as_string(), Some("127.0.0.1:11434"));
-        assert_eq!(dict["StandardOutPath"].as_string(), Some("/Users/me/Library/Logs/ollmlx/ollmlxd.out.log"));
-        assert_eq!(dict["StandardErrorPath"].as_string(), Some("/Users/me/Library/Logs/ollmlx/ollmlxd.err.log"));
+        assert_eq!(
+            dict["StandardOutPath"].as_string(),
+            Some("/Users/me/Library/Logs/ollmlx/ollmlxd.out.log")
+        );
+        assert_eq!(
+            dict["StandardErrorPath"].as_string(),
+            Some("/Users/me/Library/Logs/ollmlx/ollmlxd.err.log")
+        );
         assert!(!dict.contains_key("Sockets"));
     }
 
     #[test]
     fn socket_family_follows_the_host() {
         let family = |host: &str| {
-            let spec = ServiceSpec { socket: Some(SocketSpec { host: host.into(), port: 11434 }), ..spec() };
+            let spec = ServiceSpec {
+                socket: Some(SocketSpec {
+                    host: host.into(),
+                    port: 11434,
+                }),
+                ..spec()
+            };
             let agent = LaunchAgent::from_spec(&spec).unwrap();
             let socket = agent.sockets.unwrap().remove(LAUNCHD_SOCKET_NAME).unwrap();
             assert_eq!(socket.service_name, "11434");
             (socket.node_name, socket.family)
         };
-        assert_eq!(family("127.0.0.1"), ("127.0.0.1".into(), Some("IPv4".into())));
+        assert_eq!(
+            family("127.0.0.1"),
+            ("127.0.0.1".into(), Some("IPv4".into()))
+        );
         assert_eq!(family("[::1]"), ("::1".into(), Some("IPv6".into())));
         assert_eq!(family("localhost"), ("localhost".into(), None));
     }
@@ -176,7 +214,16 @@ mod tests {
         plain.env.clear();
         let xml = LaunchAgent::from_spec(&plain).unwrap().to_xml().unwrap();
         assert!(!xml.contains("EnvironmentVariables"), "{xml}");
-        let relative = ServiceSpec { program: "ollmlxd".into(), ..spec() };
-        assert!(matches!(LaunchAgent::from_spec(&relative), Err(Error::InvalidSpec { field: "program", .. })));
+        let relative = ServiceSpec {
+            program: "ollmlxd".into(),
+            ..spec()
+        };
+        assert!(matches!(
+            LaunchAgent::from_spec(&relative),
+            Err(Error::InvalidSpec {
+                field: "program",
+                ..
+            })
+        ));
     }
 }

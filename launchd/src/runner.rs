@@ -22,13 +22,21 @@ impl CommandOutput {
     /// A successful run (exit code 0) that printed `stdout`.
     #[must_use]
     pub fn ok(stdout: impl Into<String>) -> Self {
-        Self { status: Some(0), stdout: stdout.into(), stderr: String::new() }
+        Self {
+            status: Some(0),
+            stdout: stdout.into(),
+            stderr: String::new(),
+        }
     }
 
     /// A run that exited with `code` and printed `stderr`.
     #[must_use]
     pub fn exit(code: i32, stderr: impl Into<String>) -> Self {
-        Self { status: Some(code), stdout: String::new(), stderr: stderr.into() }
+        Self {
+            status: Some(code),
+            stdout: String::new(),
+            stderr: stderr.into(),
+        }
     }
 
     /// Whether the command exited with code 0.
@@ -46,7 +54,11 @@ impl CommandOutput {
             return Ok(self);
         }
         // launchctl prints some failures on stdout, so fall back to it when stderr is empty.
-        let message = if self.stderr.trim().is_empty() { &self.stdout } else { &self.stderr };
+        let message = if self.stderr.trim().is_empty() {
+            &self.stdout
+        } else {
+            &self.stderr
+        };
         Err(Error::CommandFailed {
             command: argv.join(" "),
             status: self.status,
@@ -73,7 +85,10 @@ pub struct SystemRunner;
 
 impl CommandRunner for SystemRunner {
     fn run(&self, argv: &[String]) -> Result<CommandOutput> {
-        let spawn_error = |source| Error::Spawn { command: argv.join(" "), source };
+        let spawn_error = |source| Error::Spawn {
+            command: argv.join(" "),
+            source,
+        };
         let (program, args) = argv
             .split_first()
             .ok_or_else(|| spawn_error(std::io::Error::other("empty argv")))?;
@@ -142,7 +157,10 @@ impl CommandRunner for ScriptedRunner {
     fn run(&self, argv: &[String]) -> Result<CommandOutput> {
         let mut script = self.lock();
         script.calls.push(argv.to_vec());
-        let found = script.answers.iter().position(|(prefix, _)| argv.starts_with(prefix));
+        let found = script
+            .answers
+            .iter()
+            .position(|(prefix, _)| argv.starts_with(prefix));
         Ok(found
             .and_then(|i| script.answers.remove(i))
             .map_or_else(|| CommandOutput::ok(""), |(_, output)| output))
@@ -159,7 +177,9 @@ mod tests {
 
     #[test]
     fn system_runner_captures_output_and_exit_code() {
-        let out = SystemRunner.run(&argv(&["sh", "-c", "echo out; echo err >&2; exit 3"])).unwrap();
+        let out = SystemRunner
+            .run(&argv(&["sh", "-c", "echo out; echo err >&2; exit 3"]))
+            .unwrap();
         assert_eq!(out.status, Some(3));
         assert_eq!(out.stdout, "out\n");
         assert_eq!(out.stderr, "err\n");
@@ -169,7 +189,9 @@ mod tests {
 
     #[test]
     fn system_runner_reports_missing_binary() {
-        let err = SystemRunner.run(&argv(&["/nonexistent/ollmlx-no-such-bin"])).unwrap_err();
+        let err = SystemRunner
+            .run(&argv(&["/nonexistent/ollmlx-no-such-bin"]))
+            .unwrap_err();
         assert!(matches!(err, Error::Spawn { .. }), "{err}");
         assert!(SystemRunner.run(&[]).is_err());
     }

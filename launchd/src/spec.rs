@@ -76,19 +76,28 @@ impl ServiceSpec {
             return invalid("label", format!("{:?} {reason}", self.label));
         }
         if !self.program.is_absolute() {
-            return invalid("program", format!("{} is not an absolute path", self.program.display()));
+            return invalid(
+                "program",
+                format!("{} is not an absolute path", self.program.display()),
+            );
         }
         path_str("program", &self.program)?;
         path_str("log_dir", &self.log_dir)?;
         if !self.log_dir.is_absolute() {
-            return invalid("log_dir", format!("{} is not an absolute path", self.log_dir.display()));
+            return invalid(
+                "log_dir",
+                format!("{} is not an absolute path", self.log_dir.display()),
+            );
         }
         if let Some(arg) = self.args.iter().find(|a| a.contains('\0')) {
             return invalid("args", format!("argument {arg:?} contains a NUL byte"));
         }
         for (key, value) in &self.env {
             if !env_name_is_valid(key) {
-                return invalid("env", format!("{key:?} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)"));
+                return invalid(
+                    "env",
+                    format!("{key:?} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)"),
+                );
             }
             if value.contains('\0') {
                 return invalid("env", format!("value of {key} contains a NUL byte"));
@@ -98,8 +107,16 @@ impl ServiceSpec {
             if socket.port == 0 {
                 return invalid("socket", "port 0 cannot be socket-activated".to_owned());
             }
-            if socket.host.is_empty() || socket.host.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return invalid("socket", format!("host {:?} is not an address or host name", socket.host));
+            if socket.host.is_empty()
+                || socket
+                    .host
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+            {
+                return invalid(
+                    "socket",
+                    format!("host {:?} is not an address or host name", socket.host),
+                );
             }
         }
         Ok(())
@@ -110,7 +127,11 @@ impl SocketSpec {
     /// The host parsed as an IP address, if it is one (host names return `None`).
     #[must_use]
     pub fn ip(&self) -> Option<IpAddr> {
-        self.host.trim_start_matches('[').trim_end_matches(']').parse().ok()
+        self.host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .ok()
     }
 }
 
@@ -120,7 +141,10 @@ fn label_problem(label: &str) -> Option<&'static str> {
         Some("is empty")
     } else if label.starts_with('.') {
         Some("starts with a dot")
-    } else if !label.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')) {
+    } else if !label
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
         Some("may only hold ASCII letters, digits, '.', '-' and '_'")
     } else {
         None
@@ -130,7 +154,9 @@ fn label_problem(label: &str) -> Option<&'static str> {
 /// POSIX-shell variable names, which is also what systemd's `Environment=` accepts.
 fn env_name_is_valid(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -159,7 +185,11 @@ impl ServiceEnv {
     /// An environment with `home` and `uid` and no `XDG_CONFIG_HOME`.
     #[must_use]
     pub fn new(home: impl Into<PathBuf>, uid: u32) -> Self {
-        Self { home: home.into(), uid, xdg_config_home: None }
+        Self {
+            home: home.into(),
+            uid,
+            xdg_config_home: None,
+        }
     }
 
     /// Reads `HOME`, `XDG_CONFIG_HOME` and the real uid of this process. Call once at the top
@@ -168,12 +198,18 @@ impl ServiceEnv {
     /// # Errors
     /// [`Error::NoHome`] when `HOME` is unset or empty; [`Error::UnsupportedPlatform`] off Unix.
     pub fn detect() -> Result<Self> {
-        let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).ok_or(Error::NoHome)?;
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .ok_or(Error::NoHome)?;
         // An empty or relative XDG_CONFIG_HOME must be ignored (XDG base directory spec).
         let xdg_config_home = std::env::var_os("XDG_CONFIG_HOME")
             .map(PathBuf::from)
             .filter(|p| p.is_absolute());
-        Ok(Self { home: home.into(), uid: current_uid()?, xdg_config_home })
+        Ok(Self {
+            home: home.into(),
+            uid: current_uid()?,
+            xdg_config_home,
+        })
     }
 
     /// `~/Library/Logs/ollmlx`, where the LaunchAgent's log files go by default.
@@ -191,19 +227,25 @@ impl ServiceEnv {
     /// `$XDG_CONFIG_HOME/systemd/user`, defaulting to `~/.config/systemd/user`.
     #[must_use]
     pub fn systemd_user_dir(&self) -> PathBuf {
-        let config = self.xdg_config_home.clone().unwrap_or_else(|| self.home.join(".config"));
+        let config = self
+            .xdg_config_home
+            .clone()
+            .unwrap_or_else(|| self.home.join(".config"));
         config.join("systemd/user")
     }
 }
 
 #[cfg(unix)]
+#[allow(clippy::unnecessary_wraps)] // same signature as the non-Unix fallback
 fn current_uid() -> Result<u32> {
     Ok(rustix::process::getuid().as_raw())
 }
 
 #[cfg(not(unix))]
 fn current_uid() -> Result<u32> {
-    Err(Error::UnsupportedPlatform { os: std::env::consts::OS })
+    Err(Error::UnsupportedPlatform {
+        os: std::env::consts::OS,
+    })
 }
 
 /// What the service manager says about the service.
@@ -264,7 +306,10 @@ mod tests {
         assert_eq!(s.log_dir, PathBuf::from("/Users/me/Library/Logs/ollmlx"));
         s.validate().unwrap();
         let mut env = ServiceEnv::new("/home/me", 1000);
-        assert_eq!(env.systemd_user_dir(), PathBuf::from("/home/me/.config/systemd/user"));
+        assert_eq!(
+            env.systemd_user_dir(),
+            PathBuf::from("/home/me/.config/systemd/user")
+        );
         env.xdg_config_home = Some("/cfg".into());
         assert_eq!(env.systemd_user_dir(), PathBuf::from("/cfg/systemd/user"));
     }
@@ -275,24 +320,63 @@ mod tests {
             Err(Error::InvalidSpec { field, .. }) => field,
             other => panic!("expected InvalidSpec, got {other:?}"),
         };
-        assert_eq!(field_of(ServiceSpec { program: "ollmlxd".into(), ..spec() }), "program");
-        assert_eq!(field_of(ServiceSpec { label: "a/b".into(), ..spec() }), "label");
-        assert_eq!(field_of(ServiceSpec { label: String::new(), ..spec() }), "label");
+        assert_eq!(
+            field_of(ServiceSpec {
+                program: "ollmlxd".into(),
+                ..spec()
+            }),
+            "program"
+        );
+        assert_eq!(
+            field_of(ServiceSpec {
+                label: "a/b".into(),
+                ..spec()
+            }),
+            "label"
+        );
+        assert_eq!(
+            field_of(ServiceSpec {
+                label: String::new(),
+                ..spec()
+            }),
+            "label"
+        );
         let mut bad_env = spec();
         bad_env.env.insert("1X".into(), "v".into());
         assert_eq!(field_of(bad_env), "env");
         let mut nul = spec();
         nul.env.insert("X".into(), "a\0b".into());
         assert_eq!(field_of(nul), "env");
-        let port0 = ServiceSpec { socket: Some(SocketSpec { host: "127.0.0.1".into(), port: 0 }), ..spec() };
+        let port0 = ServiceSpec {
+            socket: Some(SocketSpec {
+                host: "127.0.0.1".into(),
+                port: 0,
+            }),
+            ..spec()
+        };
         assert_eq!(field_of(port0), "socket");
-        assert_eq!(field_of(ServiceSpec { args: vec!["a\0".into()], ..spec() }), "args");
-        assert_eq!(field_of(ServiceSpec { log_dir: "logs".into(), ..spec() }), "log_dir");
+        assert_eq!(
+            field_of(ServiceSpec {
+                args: vec!["a\0".into()],
+                ..spec()
+            }),
+            "args"
+        );
+        assert_eq!(
+            field_of(ServiceSpec {
+                log_dir: "logs".into(),
+                ..spec()
+            }),
+            "log_dir"
+        );
     }
 
     #[test]
     fn socket_ip_parses_v4_v6_and_names() {
-        let sock = |host: &str| SocketSpec { host: host.into(), port: 1 };
+        let sock = |host: &str| SocketSpec {
+            host: host.into(),
+            port: 1,
+        };
         assert!(sock("127.0.0.1").ip().is_some_and(|ip| ip.is_ipv4()));
         assert!(sock("::1").ip().is_some_and(|ip| ip.is_ipv6()));
         assert!(sock("[::1]").ip().is_some_and(|ip| ip.is_ipv6()));

@@ -2,6 +2,7 @@
 //! instance, driven by `systemctl --user`.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
@@ -48,7 +49,11 @@ impl SystemdManager {
     }
 
     fn argv(args: &[&str]) -> Vec<String> {
-        [SYSTEMCTL, "--user"].into_iter().chain(args.iter().copied()).map(str::to_owned).collect()
+        [SYSTEMCTL, "--user"]
+            .into_iter()
+            .chain(args.iter().copied())
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Runs `systemctl --user <args>` and requires success.
@@ -69,9 +74,15 @@ impl ServiceManager for SystemdManager {
 
     fn render(&self, spec: &ServiceSpec) -> Result<Vec<RenderedFile>> {
         let (service, socket) = Self::units(spec)?;
-        let mut files = vec![RenderedFile { path: self.service_path(), contents: service }];
+        let mut files = vec![RenderedFile {
+            path: self.service_path(),
+            contents: service,
+        }];
         if let Some(contents) = socket {
-            files.push(RenderedFile { path: self.socket_path(), contents });
+            files.push(RenderedFile {
+                path: self.socket_path(),
+                contents,
+            });
         }
         Ok(files)
     }
@@ -144,16 +155,26 @@ impl ServiceManager for SystemdManager {
         if !installed && !out.success() {
             // No unit file and no reachable user manager: nothing is installed either way.
             let why = out.stderr.trim();
-            return Ok(ServiceStatus { detail: format!("not installed ({why})"), ..ServiceStatus::default() });
+            return Ok(ServiceStatus {
+                detail: format!("not installed ({why})"),
+                ..ServiceStatus::default()
+            });
         }
         let out = out.check(&argv)?;
-        parse_show(&out.stdout, installed)
-            .map_err(|reason| Error::UnexpectedOutput { command: argv.join(" "), reason })
+        parse_show(&out.stdout, installed).map_err(|reason| Error::UnexpectedOutput {
+            command: argv.join(" "),
+            reason,
+        })
     }
 
     fn logs(&self) -> Result<LogLocation> {
-        let command = [JOURNALCTL, "--user", "-u", SERVICE_UNIT].map(str::to_owned).to_vec();
-        Ok(LogLocation::Journal { unit: SERVICE_UNIT.to_owned(), command })
+        let command = [JOURNALCTL, "--user", "-u", SERVICE_UNIT]
+            .map(str::to_owned)
+            .to_vec();
+        Ok(LogLocation::Journal {
+            unit: SERVICE_UNIT.to_owned(),
+            command,
+        })
     }
 
     fn definition_paths(&self) -> Vec<PathBuf> {
@@ -164,23 +185,38 @@ impl ServiceManager for SystemdManager {
 /// Reads the `Key=Value` lines of `systemctl show`.
 fn parse_show(text: &str, installed: bool) -> std::result::Result<ServiceStatus, String> {
     let props: HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
-    let get = |key: &str| props.get(key).copied().ok_or_else(|| format!("no {key}= line"));
+    let get = |key: &str| {
+        props
+            .get(key)
+            .copied()
+            .ok_or_else(|| format!("no {key}= line"))
+    };
     let (active, sub) = (get("ActiveState")?, get("SubState")?);
     let main_pid = get("MainPID")?;
-    let pid = main_pid.parse::<u32>().map_err(|_| format!("bad MainPID {main_pid:?}"))?;
+    let pid = main_pid
+        .parse::<u32>()
+        .map_err(|_| format!("bad MainPID {main_pid:?}"))?;
     // MainPID is 0 whenever no main process is alive.
     let pid = (pid != 0).then_some(pid);
     let code = props.get("ExecMainCode").copied().unwrap_or_default();
-    let status = props.get("ExecMainStatus").and_then(|s| s.parse::<i32>().ok());
+    let status = props
+        .get("ExecMainStatus")
+        .and_then(|s| s.parse::<i32>().ok());
     let last_exit = if code == CLD_EXITED { status } else { None };
     let mut detail = format!("{active} ({sub})");
     if props.get("LoadState") == Some(&"not-found") {
         detail.push_str(", unit not loaded");
     }
     if let (Some(signal), "2" | "3") = (status, code) {
-        detail.push_str(&format!(", last killed by signal {signal}"));
+        let _ = write!(detail, ", last killed by signal {signal}");
     }
-    Ok(ServiceStatus { installed, running: pid.is_some(), pid, last_exit, detail })
+    Ok(ServiceStatus {
+        installed,
+        running: pid.is_some(),
+        pid,
+        last_exit,
+        detail,
+    })
 }
 
 #[cfg(test)]
@@ -193,12 +229,23 @@ mod tests {
         let status = parse_show(running, true).unwrap();
         assert_eq!(
             status,
-            ServiceStatus { installed: true, running: true, pid: Some(321), last_exit: None, detail: "active (running)".into() }
+            ServiceStatus {
+                installed: true,
+                running: true,
+                pid: Some(321),
+                last_exit: None,
+                detail: "active (running)".into()
+            }
         );
-        let failed = "ActiveState=failed\nSubState=failed\nMainPID=0\nExecMainCode=1\nExecMainStatus=2\n";
+        let failed =
+            "ActiveState=failed\nSubState=failed\nMainPID=0\nExecMainCode=1\nExecMainStatus=2\n";
         let status = parse_show(failed, true).unwrap();
-        assert_eq!((status.running, status.pid, status.last_exit), (false, None, Some(2)));
-        let killed = "ActiveState=failed\nSubState=failed\nMainPID=0\nExecMainCode=2\nExecMainStatus=9\n";
+        assert_eq!(
+            (status.running, status.pid, status.last_exit),
+            (false, None, Some(2))
+        );
+        let killed =
+            "ActiveState=failed\nSubState=failed\nMainPID=0\nExecMainCode=2\nExecMainStatus=9\n";
         let status = parse_show(killed, true).unwrap();
         assert_eq!(status.last_exit, None);
         assert_eq!(status.detail, "failed (failed), last killed by signal 9");

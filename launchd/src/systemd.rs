@@ -41,8 +41,16 @@ pub fn service_unit(spec: &ServiceSpec) -> Result<String> {
         let _ = writeln!(unit, "Environment={}", quote_environment(key, value));
     }
     // on-failure mirrors launchd's KeepAlive{SuccessfulExit=false}: a clean stop stays stopped.
-    let _ = writeln!(unit, "Restart=on-failure\nRestartSec={}", spec.throttle_interval_s);
-    let _ = writeln!(unit, "TimeoutStopSec={}\nWatchdogSec={}", spec.exit_timeout_s, spec.watchdog_s);
+    let _ = writeln!(
+        unit,
+        "Restart=on-failure\nRestartSec={}",
+        spec.throttle_interval_s
+    );
+    let _ = writeln!(
+        unit,
+        "TimeoutStopSec={}\nWatchdogSec={}",
+        spec.exit_timeout_s, spec.watchdog_s
+    );
     unit.push_str("\n[Install]\nWantedBy=default.target\n");
     Ok(unit)
 }
@@ -81,7 +89,9 @@ pub fn quote_exec_word(word: &str) -> String {
     }
     let escaped = escape_specifiers(word).replace('$', "$$");
     let plain = !escaped.is_empty()
-        && !escaped.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\'));
+        && !escaped
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\'));
     if plain {
         escaped
     } else {
@@ -121,9 +131,11 @@ mod tests {
 
     #[test]
     fn service_unit_has_every_required_line() {
-        let mut spec = ServiceSpec::new("/usr/local/bin/ollmlxd", &ServiceEnv::new("/home/me", 1000));
+        let mut spec =
+            ServiceSpec::new("/usr/local/bin/ollmlxd", &ServiceEnv::new("/home/me", 1000));
         spec.args = vec!["--flag".into(), "two words".into()];
-        spec.env.insert("OLLMLX_HOST".into(), "127.0.0.1:11434".into());
+        spec.env
+            .insert("OLLMLX_HOST".into(), "127.0.0.1:11434".into());
         let unit = service_unit(&spec).unwrap();
         for line in [
             "[Unit]",
@@ -139,27 +151,51 @@ mod tests {
             "[Install]",
             "WantedBy=default.target",
         ] {
-            assert!(unit.lines().any(|l| l == line), "missing {line:?} in\n{unit}");
+            assert!(
+                unit.lines().any(|l| l == line),
+                "missing {line:?} in\n{unit}"
+            );
         }
         assert!(!unit.contains("Requires="), "{unit}");
-        spec.socket = Some(SocketSpec { host: "127.0.0.1".into(), port: 11434 });
+        spec.socket = Some(SocketSpec {
+            host: "127.0.0.1".into(),
+            port: 11434,
+        });
         let unit = service_unit(&spec).unwrap();
-        assert!(unit.contains("Requires=ollmlx.socket\nAfter=ollmlx.socket\n"), "{unit}");
+        assert!(
+            unit.contains("Requires=ollmlx.socket\nAfter=ollmlx.socket\n"),
+            "{unit}"
+        );
     }
 
     #[test]
     fn socket_unit_listens_where_asked() {
-        let v4 = socket_unit(&SocketSpec { host: "127.0.0.1".into(), port: 11434 });
-        assert!(v4.contains("\n[Socket]\nListenStream=127.0.0.1:11434\n"), "{v4}");
-        assert!(v4.contains("\n[Install]\nWantedBy=sockets.target\n"), "{v4}");
-        let v6 = socket_unit(&SocketSpec { host: "::1".into(), port: 8080 });
+        let v4 = socket_unit(&SocketSpec {
+            host: "127.0.0.1".into(),
+            port: 11434,
+        });
+        assert!(
+            v4.contains("\n[Socket]\nListenStream=127.0.0.1:11434\n"),
+            "{v4}"
+        );
+        assert!(
+            v4.contains("\n[Install]\nWantedBy=sockets.target\n"),
+            "{v4}"
+        );
+        let v6 = socket_unit(&SocketSpec {
+            host: "::1".into(),
+            port: 8080,
+        });
         assert!(v6.contains("ListenStream=[::1]:8080\n"), "{v6}");
     }
 
     #[test]
     fn escaping_rules() {
         assert_eq!(quote_environment("A", "x y"), r#""A=x y""#);
-        assert_eq!(quote_environment("A", r#"say "hi" \o/"#), r#""A=say \"hi\" \\o/""#);
+        assert_eq!(
+            quote_environment("A", r#"say "hi" \o/"#),
+            r#""A=say \"hi\" \\o/""#
+        );
         assert_eq!(quote_environment("A", "100%$HOME"), r#""A=100%%$HOME""#);
         assert_eq!(quote_environment("A", "l1\nl2\u{1b}"), r#""A=l1\nl2\x1b""#);
         assert_eq!(quote_exec_word("/bin/x"), "/bin/x");
