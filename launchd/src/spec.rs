@@ -314,6 +314,18 @@ mod tests {
         assert_eq!(env.systemd_user_dir(), PathBuf::from("/cfg/systemd/user"));
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn detect_reads_home_and_the_real_uid() {
+        let env = ServiceEnv::detect().unwrap();
+        assert_eq!(Some(env.home.into_os_string()), std::env::var_os("HOME"));
+        let id = std::process::Command::new("id").arg("-u").output().unwrap();
+        assert_eq!(
+            env.uid.to_string(),
+            String::from_utf8_lossy(&id.stdout).trim()
+        );
+    }
+
     #[test]
     fn validation_names_the_field() {
         let field_of = |s: ServiceSpec| match s.validate() {
