@@ -195,7 +195,11 @@ impl Store {
         name: &str,
         progress: &mut (dyn FnMut(PullProgress) + Send),
     ) -> Result<ModelEntry, StoreError> {
-        let name = ModelName::parse(name)?;
+        let mut name = ModelName::parse(name)?;
+        // Re-pulling a model typed in another case keeps the stored spelling.
+        if let Some((existing, _)) = layout::candidate_dirs(self.models_dir()).into_iter().find(|(n, _)| n.same_as(&name)) {
+            name = existing;
+        }
         let lock = self.busy_lock(&name);
         let _guard = lock.lock().await;
         pull::pull(self, hub, &name, progress).await?;

@@ -269,7 +269,7 @@ async fn fetch_file(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let download = repo.download_with_progress(&file.path, ChannelProgress(tx));
     tokio::pin!(download);
-    let step = file.size.map_or(1 << 20, |s| (s / 100).max(256 << 10));
+    let step = file.size.map_or(1 << 20, |s| (s / 100).max(64 << 10));
     let (mut done, mut shown) = (0u64, 0u64);
     let result = loop {
         tokio::select! {

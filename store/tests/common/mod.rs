@@ -57,3 +57,5 @@ pub fn write_model(dir: &Path, seed: usize) {
         std::fs::write(dir.join(name), bytes).unwrap();
     }
 }
+
+pub mod hub;
