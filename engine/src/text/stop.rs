@@ -62,10 +62,16 @@ impl StopMatcher {
         std::mem::take(&mut self.held)
     }
 
-    /// Byte offset in `held` of the earliest stop string occurrence. Text before `held` was
-    /// emitted only when no stop string could start in it, so the earliest one is in `held`.
+    /// Byte offset in `held` where the stop string that completes first begins (ties: the one
+    /// that begins first). "Completes first" makes the result independent of how the text was
+    /// chunked: token by token, generation would have stopped there. Text before `held` was
+    /// emitted only when no stop string could start in it, so every match lies in `held`.
     fn earliest_match(&self) -> Option<usize> {
-        self.stops.iter().filter_map(|s| self.held.find(s.as_str())).min()
+        self.stops
+            .iter()
+            .filter_map(|s| self.held.find(s.as_str()).map(|at| (at + s.len(), at)))
+            .min()
+            .map(|(_, at)| at)
     }
 
     /// Length of the longest suffix of `held` that is a proper prefix of some stop string.
@@ -134,9 +140,14 @@ mod tests {
     fn earliest_of_several_stops_wins() {
         let mut m = matcher(&["world", "lo w"]);
         assert_eq!(m.push("hello world"), StopStep::Stopped("hel".into()));
+        // The stop that completes first wins, however the text is chunked.
         let mut m = matcher(&["abcd", "bc"]);
         assert_eq!(m.push("xab"), emit("x"));
         assert_eq!(m.push("c"), StopStep::Stopped("a".into()));
+        let mut m = matcher(&["abcd", "bc"]);
+        assert_eq!(m.push("xabcd"), StopStep::Stopped("xa".into()));
+        let mut m = matcher(&["bcd", "abcd"]);
+        assert_eq!(m.push("xabcd"), StopStep::Stopped("x".into()));
     }
 
     #[test]
