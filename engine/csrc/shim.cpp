@@ -186,7 +186,6 @@ OX_UNARY(sin, mx::sin(*a))
 OX_UNARY(cos, mx::cos(*a))
 OX_UNARY(logical_not, mx::logical_not(*a))
 OX_UNARY(contiguous, mx::contiguous(*a))
-OX_UNARY(stop_gradient, mx::stop_gradient(*a))
 
 #define OX_BINARY(name, fn) \
   int ox_##name(ox_array a, ox_array b, ox_array* out) { OX_TRY(put(out, fn(*a, *b))) }

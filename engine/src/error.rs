@@ -60,7 +60,9 @@ pub enum EngineError {
         /// What the file holds.
         found: String,
     },
-    // TEXT-VARIANT
+    /// Tokenizer or chat-template failure.
+    #[error(transparent)]
+    Text(#[from] crate::text::TextError),
     /// The prompt does not fit the context.
     #[error("the prompt has {tokens} tokens, more than the context length of {limit}")]
     PromptTooLong {

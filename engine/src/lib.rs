@@ -23,3 +23,8 @@ pub use decode::{TokenConstraint, TokenStream, PREFILL_STEP};
 pub use error::{EngineError, Result};
 pub use network::{LoadOptions, ModelInfo, Network};
 pub use sample::{Sampler, SamplingParams};
+mod generate;
+mod model;
+
+pub use generate::{DoneReason, Event, GenerateParams, GenerateStats, Generation};
+pub use model::{estimate_memory, MemoryEstimate, Model};

@@ -51,6 +51,12 @@ impl Device {
     }
 }
 
+/// Waits until every queued MLX operation has finished.
+pub fn synchronize() -> Result<()> {
+    // SAFETY: plain call; failure is reported through the status code.
+    check("ox_synchronize", unsafe { sys::ox_synchronize() })
+}
+
 /// A description of the default device.
 #[derive(Debug, Clone)]
 pub struct DeviceInfo {

@@ -40,7 +40,6 @@ extern "C" {
     pub fn ox_cos(a: RawArray, out: *mut RawArray) -> c_int;
     pub fn ox_logical_not(a: RawArray, out: *mut RawArray) -> c_int;
     pub fn ox_contiguous(a: RawArray, out: *mut RawArray) -> c_int;
-    pub fn ox_stop_gradient(a: RawArray, out: *mut RawArray) -> c_int;
     pub fn ox_add(a: RawArray, b: RawArray, out: *mut RawArray) -> c_int;
     pub fn ox_subtract(a: RawArray, b: RawArray, out: *mut RawArray) -> c_int;
     pub fn ox_multiply(a: RawArray, b: RawArray, out: *mut RawArray) -> c_int;

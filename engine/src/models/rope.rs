@@ -1,10 +1,21 @@
 //! Rotary position embeddings through `mlx::fast::rope`, with the `rope_scaling` variants of
-//! config.json (none/default, linear, llama3).
+//! config.json that mlx-lm's `rope_utils.initialize_rope` knows: none/default, linear, llama3,
+//! dynamic (NTK) and longrope/su (Phi-3). Yarn and the rest are refused by name.
 use crate::config::BaseConfig;
 use crate::error::{EngineError, Result};
-use crate::mlx::{self, Array};
+use crate::mlx::{self, arange, Array, Dtype};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::Path;
+
+/// The `rope_scaling` block of config.json.
+pub type Scaling = BTreeMap<String, Value>;
+
+/// Dynamic NTK scaling: the base grows with the sequence once it passes the training context.
+struct Dynamic {
+    factor: f64,
+    max_positions: f64,
+}
 
 /// A configured rotary embedding.
 pub struct Rope {
@@ -13,48 +24,132 @@ pub struct Rope {
     base: f32,
     scale: f32,
     freqs: Option<Array>,
+    /// Multiplies the rotated features before rotation (longrope's attention scaling).
+    input_scale: f32,
+    dynamic: Option<Dynamic>,
+}
+
+/// `rope_type` (or the older `type`) of a scaling block.
+pub fn scaling_kind(scaling: &Scaling) -> &str {
+    scaling.get("type").or_else(|| scaling.get("rope_type")).and_then(Value::as_str).unwrap_or("default")
+}
+
+fn number(scaling: &Scaling, key: &str, path: &Path) -> Result<f64> {
+    scaling
+        .get(key)
+        .and_then(Value::as_f64)
+        .ok_or_else(|| EngineError::config(path, format!("rope_scaling.{key} must be a number")))
+}
+
+/// A list of floats (`long_factor`), or one float for every frequency.
+fn factors(scaling: &Scaling, key: &str, n: usize, path: &Path) -> Result<Vec<f32>> {
+    let bad = || EngineError::config(path, format!("rope_scaling.{key} must be a number or a list of {n} numbers"));
+    match scaling.get(key) {
+        Some(Value::Array(items)) if items.len() == n => {
+            items.iter().map(|v| v.as_f64().map(|f| f as f32).ok_or_else(bad)).collect()
+        }
+        Some(v) => v.as_f64().map(|f| vec![f as f32; n]).ok_or_else(bad),
+        None => Err(bad()),
+    }
 }
 
 impl Rope {
     /// Plain RoPE over `dims` features.
     pub fn new(dims: usize, base: f32, traditional: bool) -> Rope {
-        Rope { dims, traditional, base, scale: 1.0, freqs: None }
+        Rope { dims, traditional, base, scale: 1.0, freqs: None, input_scale: 1.0, dynamic: None }
     }
 
     /// RoPE as config.json describes it (`rope_theta`, `rope_scaling`).
     pub fn from_config(cfg: &BaseConfig, dims: usize, base: f32, path: &Path) -> Result<Rope> {
+        Rope::from_scaling(cfg.rope_scaling.as_ref(), dims, base, cfg.max_position_embeddings, path)
+    }
+
+    /// mlx-lm's `initialize_rope`: RoPE with an optional scaling block.
+    pub fn from_scaling(
+        scaling: Option<&Scaling>,
+        dims: usize,
+        base: f32,
+        max_positions: Option<usize>,
+        path: &Path,
+    ) -> Result<Rope> {
         let mut rope = Rope::new(dims, base, false);
-        let Some(scaling) = &cfg.rope_scaling else { return Ok(rope) };
-        let kind = scaling
-            .get("rope_type")
-            .or_else(|| scaling.get("type"))
-            .and_then(Value::as_str)
-            .unwrap_or("default");
-        let num = |k: &str, d: f64| scaling.get(k).and_then(Value::as_f64).unwrap_or(d);
-        match kind {
+        let Some(scaling) = scaling else { return Ok(rope) };
+        match scaling_kind(scaling) {
             "default" => {}
-            "linear" => rope.scale = 1.0 / num("factor", 1.0) as f32,
-            "llama3" => rope.freqs = Some(llama3_freqs(dims, base, &|k, d| num(k, d))?),
+            "linear" => rope.scale = (1.0 / number(scaling, "factor", path)?) as f32,
+            "llama3" => rope.freqs = Some(llama3_freqs(dims, base, scaling, path)?),
+            "dynamic" => {
+                let max = max_positions.ok_or_else(|| {
+                    EngineError::config(path, "dynamic rope scaling needs max_position_embeddings")
+                })?;
+                rope.dynamic = Some(Dynamic { factor: number(scaling, "factor", path)?, max_positions: max as f64 });
+            }
+            "longrope" => {
+                let original = number(scaling, "original_max_position_embeddings", path)?;
+                let max = max_positions.map_or(131_072.0, |m| m as f64);
+                return Rope::su_scaled(dims, base, max, original, scaling, path);
+            }
             other => {
                 return Err(EngineError::config(
                     path,
-                    format!("rope_scaling type {other:?} is not supported (supported: default, linear, llama3)"),
+                    format!(
+                        "rope_scaling type {other:?} is not supported (supported: default, linear, llama3, dynamic, longrope)"
+                    ),
                 ))
             }
         }
         Ok(rope)
     }
 
+    /// Phi-3's "su"/"longrope" RoPE as mlx-lm's `SuScaledRoPE` implements it: the long factors
+    /// are always used (whatever the length), and the rotated features are pre-scaled by
+    /// `sqrt(1 + ln(max / original) / ln(original))` when the context was extended.
+    pub fn su_scaled(dims: usize, base: f32, max: f64, original: f64, scaling: &Scaling, path: &Path) -> Result<Rope> {
+        let long = factors(scaling, "long_factor", dims / 2, path)?;
+        // base ** (arange(0, dims, 2) / dims) in MLX f32, as mlx-lm computes it.
+        let exps = arange(0.0, dims as f64, 2.0, Dtype::Float32)?.divide(&Array::scalar(dims as f32, Dtype::Float32))?;
+        let freqs = Array::scalar(base, Dtype::Float32).power(&exps)?;
+        let freqs = Array::from_slice(&long, &[long.len()])?.multiply(&freqs)?;
+        let factor = max / original;
+        let input_scale = match scaling.get("long_mscale").and_then(Value::as_f64) {
+            Some(m) if m != 0.0 => m,
+            _ if factor <= 1.0 => 1.0,
+            _ => (1.0 + factor.ln() / original.ln()).sqrt(),
+        };
+        Ok(Rope { freqs: Some(freqs), input_scale: input_scale as f32, ..Rope::new(dims, base, false) })
+    }
+
     /// Rotates `[B, H, L, D]` at positions `offset..offset+L`.
     pub fn apply(&self, x: &Array, offset: usize) -> Result<Array> {
-        Ok(mlx::rope(x, self.dims, self.traditional, self.base, self.scale, offset, self.freqs.as_ref())?)
+        let x = if self.input_scale == 1.0 {
+            x.clone()
+        } else if self.dims == x.dim(-1) {
+            x.mul_scalar(self.input_scale)?
+        } else {
+            let d = x.dim(-1);
+            let head = x.slice_axis(-1, 0, self.dims)?.mul_scalar(self.input_scale)?;
+            mlx::concatenate(&[&head, &x.slice_axis(-1, self.dims, d)?], -1)?
+        };
+        let base = match &self.dynamic {
+            None => self.base,
+            Some(dy) => {
+                // DynamicNTKScalingRoPE: base * (factor * len / max - (factor - 1)) ^ (d / (d - 2)).
+                let len = (x.dim(-2) + offset) as f64;
+                let len = len.max(dy.max_positions);
+                let d = self.dims as f64;
+                let grow = (dy.factor * len / dy.max_positions - (dy.factor - 1.0)).powf(d / (d - 2.0));
+                (f64::from(self.base) * grow) as f32
+            }
+        };
+        Ok(mlx::rope(&x, self.dims, self.traditional, base, self.scale, offset, self.freqs.as_ref())?)
     }
 }
 
 /// Llama 3.1's frequency plan: long wavelengths are divided by `factor`, short ones kept, and the
 /// band between smoothly interpolated. Computed once, in f32 as mlx-lm does.
-fn llama3_freqs(dims: usize, base: f32, num: &dyn Fn(&str, f64) -> f64) -> Result<Array> {
-    let factor = num("factor", 8.0) as f32;
+fn llama3_freqs(dims: usize, base: f32, scaling: &Scaling, path: &Path) -> Result<Array> {
+    let num = |k: &str, d: f64| scaling.get(k).and_then(Value::as_f64).unwrap_or(d);
+    let factor = number(scaling, "factor", path)? as f32;
     let low = num("low_freq_factor", 1.0) as f32;
     let high = num("high_freq_factor", 4.0) as f32;
     let old_ctx = num("original_max_position_embeddings", 8192.0) as f32;
