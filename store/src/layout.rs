@@ -243,7 +243,18 @@ pub(crate) fn candidate_dirs(models_dir: &Path) -> Vec<(ModelName, PathBuf)> {
 
 fn local_found(name: ModelName, dir: PathBuf, info: &FolderInfo) -> Found {
     let signature = info.signature();
-    let manifest = Manifest::read(&manifest_path(&dir)).ok().filter(|m| m.matches_dir(&dir));
+    let manifest_file = manifest_path(&dir);
+    let manifest = match Manifest::read(&manifest_file) {
+        Ok(m) if m.matches_dir(&dir) => Some(m),
+        Ok(_) => None,
+        Err(e) => {
+            // A broken manifest only costs the content digest; the folder itself is fine.
+            if manifest_file.exists() {
+                tracing::warn!(error = %e, "ignoring manifest; using file metadata for the digest");
+            }
+            None
+        }
+    };
     let digest = manifest.as_ref().map_or_else(|| signature.clone(), Manifest::digest);
     let entry = ModelEntry {
         name,
