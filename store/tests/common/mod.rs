@@ -59,3 +59,4 @@ pub fn write_model(dir: &Path, seed: usize) {
 }
 
 pub mod hub;
+pub mod gguf;
