@@ -33,8 +33,25 @@ struct Args {
     peer: bool,
 }
 
+/// The checkout: the current directory when it has the oracle scripts (a copied binary on the GPU
+/// machine), else the one this bench was built from.
 fn root() -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    if cwd.join("tests/oracle/bench_mlx_lm.py").is_file() {
+        return cwd;
+    }
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Model paths are handed to a subprocess that may run elsewhere: make them absolute.
+fn absolute(p: String) -> PathBuf {
+    std::fs::canonicalize(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+}
+
+/// The project's venv interpreter, else `python3` (the GPU machine's system Python).
+fn python() -> PathBuf {
+    let venv = root().join(".venv/bin/python");
+    if venv.exists() { venv } else { PathBuf::from("python3") }
 }
 
 fn parse() -> Args {
@@ -50,8 +67,8 @@ fn parse() -> Args {
     while let Some(arg) = it.next() {
         let mut v = || it.next().unwrap_or_else(|| panic!("{arg} needs a value"));
         match arg.as_str() {
-            "--model" => a.model = v().into(),
-            "--stock-model" => a.stock_model = Some(v().into()),
+            "--model" => a.model = absolute(v()),
+            "--stock-model" => a.stock_model = Some(absolute(v())),
             "--prompt-tokens" => a.prompt_tokens = v().parse().expect("--prompt-tokens"),
             "--gen-tokens" => a.gen_tokens = v().parse().expect("--gen-tokens"),
             "--trials" => a.trials = v().parse().expect("--trials"),
@@ -110,7 +127,7 @@ fn mean(runs: &[Run]) -> Run {
 }
 
 fn peer(model: &Path, ids_file: &Path, trials: usize, dequantize: bool, openblas: bool, gen: usize) -> Option<Run> {
-    let mut cmd = Command::new(root().join(".venv/bin/python"));
+    let mut cmd = Command::new(python());
     cmd.arg(root().join("tests/oracle/bench_mlx_lm.py"))
         .arg("--model")
         .arg(model)
