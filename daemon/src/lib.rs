@@ -9,10 +9,16 @@
 //! reader of `OLLMLX_*` variables.
 //!
 //! Not here: model math (engine crate), naming and files (store crate), wire types (api crate).
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod config;
+pub mod engine_thread;
 pub mod env;
 pub mod error;
+pub mod format;
+pub mod job;
 pub mod platform;
 pub mod pool;
+pub mod routes;
+pub mod server;
+pub mod state;

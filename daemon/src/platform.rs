@@ -53,3 +53,9 @@ fn meminfo_kib(key: &str) -> Option<u64> {
 fn field_kib(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|l| l.strip_prefix(key)).and_then(|r| r.trim().trim_end_matches("kB").trim().parse().ok())
 }
+
+/// True where the accelerator shares system memory (Apple silicon), so every resident byte
+/// is also "VRAM" in /api/ps terms.
+pub fn unified_memory() -> bool {
+    cfg!(all(target_os = "macos", target_arch = "aarch64"))
+}

@@ -88,7 +88,7 @@ pub struct Settings {
     pub context_length: usize,
     /// Bound on waiting for room + load.
     pub load_timeout: Duration,
-    /// Per-model settings keyed by the lower-cased canonical name.
+    /// Per-model settings keyed by the store key (`ModelName::key`).
     pub models: HashMap<String, ModelSettings>,
 }
 
@@ -164,9 +164,9 @@ impl Settings {
         })
     }
 
-    /// Settings of one model by its canonical name.
-    pub fn model(&self, canonical: &str) -> Option<&ModelSettings> {
-        self.models.get(&canonical.to_ascii_lowercase())
+    /// Settings of one model by its store key (`ModelName::key`).
+    pub fn model(&self, key: &str) -> Option<&ModelSettings> {
+        self.models.get(key)
     }
 }
 
@@ -201,8 +201,7 @@ fn model_settings(file: &FileConfig) -> anyhow::Result<HashMap<String, ModelSett
     for (name, m) in &file.model {
         let canonical = ollmlx_store::ModelName::parse(name)
             .map_err(|e| anyhow!("config.toml [model.{name:?}]: {e}"))?
-            .to_string()
-            .to_ascii_lowercase();
+            .key();
         let options = m.options.clone().unwrap_or_default();
         options.validate().map_err(|e| anyhow!("config.toml [model.{name:?}] options: {e}"))?;
         out.insert(canonical, ModelSettings { keep_alive: m.keep_alive, pinned: m.pinned, options });
@@ -250,6 +249,6 @@ mod tests {
     #[test]
     fn model_tables_are_keyed_by_canonical_name() {
         let s = settings(Flags::default(), "[model.\"SmolLM2\"]\npinned = true").unwrap();
-        assert!(s.model("smollm2:latest").unwrap().pinned);
+        assert!(s.model("library/smollm2:latest").unwrap().pinned);
     }
 }

@@ -1,0 +1,424 @@
+//! The engine thread: ONE dedicated OS thread that owns every loaded `ollmlx_engine::Model`
+//! and all MLX state, fed by a channel of [`Command`]s. This is the only file that touches
+//! `ollmlx_engine`.
+//!
+//! The loop drains pending commands, then steps every live sequence once (round-robin, one
+//! token each), so several sequences of one model or several progress together; continuous
+//! batching can replace the stepping later without changing the commands. A sequence whose
+//! event receiver is gone (client disconnected) is dropped at its next step.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc};
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use ollmlx_engine::text::ChatRenderRequest;
+use ollmlx_engine::{Event, GenerateParams, Generation, LoadOptions, Model, SamplingParams, TokenConstraint};
+use serde_json::Value;
+use tokio::sync::{mpsc as tmpsc, oneshot};
+
+use crate::format::Vocab;
+use crate::job::{EmbedOutput, GenEvent, GenFailure, GenJob, PromptInput, Stats};
+use crate::pool::{Backend, Estimate, LoadedModel, Measurement, ModelMeta, SlotId, Usage};
+
+/// A request to the engine thread.
+enum Command {
+    Estimate { path: PathBuf, reply: oneshot::Sender<Result<Estimate, String>> },
+    Load { id: SlotId, path: PathBuf, reply: oneshot::Sender<Result<LoadedModel, String>> },
+    Unload { id: SlotId, reply: oneshot::Sender<()> },
+    Measure { reply: oneshot::Sender<Measurement> },
+    Generate { id: SlotId, job: Box<GenJob>, events: tmpsc::UnboundedSender<GenEvent> },
+    Embed { id: SlotId, inputs: Vec<String>, limit: usize, truncate: bool, reply: oneshot::Sender<Result<EmbedOutput, GenFailure>> },
+}
+
+/// Handle to the engine thread; cheap to clone.
+#[derive(Clone)]
+pub struct EngineHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl EngineHandle {
+    /// Starts the engine thread.
+    pub fn start() -> anyhow::Result<EngineHandle> {
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new().name("ollmlx-engine".into()).spawn(move || EngineLoop::default().run(&rx))?;
+        Ok(EngineHandle { tx })
+    }
+
+    fn send(&self, cmd: Command) {
+        // A send fails only when the engine thread is gone; the dropped reply then reports it.
+        let _ = self.tx.send(cmd);
+    }
+
+    /// Starts a generation; events arrive on the returned receiver. Dropping it cancels.
+    pub fn generate(&self, id: SlotId, job: GenJob) -> tmpsc::UnboundedReceiver<GenEvent> {
+        let (events, rx) = tmpsc::unbounded_channel();
+        self.send(Command::Generate { id, job: Box::new(job), events });
+        rx
+    }
+
+    /// Embeds texts (mean-pooled, not normalised).
+    pub async fn embed(&self, id: SlotId, inputs: Vec<String>, limit: usize, truncate: bool) -> Result<EmbedOutput, GenFailure> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Embed { id, inputs, limit, truncate, reply });
+        rx.await.unwrap_or_else(|_| Err(GenFailure::Internal("the engine thread stopped".into())))
+    }
+}
+
+impl Backend for EngineHandle {
+    fn estimate(&self, path: PathBuf) -> BoxFuture<'static, Result<Estimate, String>> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Estimate { path, reply });
+        async move { rx.await.unwrap_or_else(|_| Err("the engine thread stopped".into())) }.boxed()
+    }
+    fn load(&self, id: SlotId, path: PathBuf) -> BoxFuture<'static, Result<LoadedModel, String>> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Load { id, path, reply });
+        async move { rx.await.unwrap_or_else(|_| Err("the engine thread stopped".into())) }.boxed()
+    }
+    fn unload(&self, id: SlotId) -> BoxFuture<'static, ()> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Unload { id, reply });
+        async move {
+            let _ = rx.await;
+        }
+        .boxed()
+    }
+    fn measure(&self) -> BoxFuture<'static, Measurement> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Measure { reply });
+        async move { rx.await.unwrap_or_default() }.boxed()
+    }
+}
+
+/// One live sequence and where its events go.
+struct Sequence<'m> {
+    gen: Generation<'m>,
+    events: tmpsc::UnboundedSender<GenEvent>,
+    /// Prompt + generated ids, for /api/generate's `context`.
+    context: Option<Vec<u32>>,
+}
+
+/// What lives beside a model and borrows it.
+struct Live<'m> {
+    seqs: Vec<Sequence<'m>>,
+    vocab: Option<Arc<Vocab>>,
+}
+
+self_cell::self_cell!(
+    /// A loaded model with the sequences that borrow it.
+    struct Resident {
+        owner: Model,
+        #[not_covariant]
+        dependent: Live,
+    }
+);
+
+#[derive(Default)]
+struct EngineLoop {
+    models: HashMap<SlotId, Resident>,
+}
+
+impl EngineLoop {
+    fn run(mut self, rx: &mpsc::Receiver<Command>) {
+        loop {
+            let busy = self.models.values().any(|r| r.with_dependent(|_, live| !live.seqs.is_empty()));
+            let cmd = if busy {
+                match rx.try_recv() {
+                    Ok(c) => Some(c),
+                    Err(mpsc::TryRecvError::Empty) => None,
+                    Err(mpsc::TryRecvError::Disconnected) => return,
+                }
+            } else {
+                match rx.recv() {
+                    Ok(c) => Some(c),
+                    Err(_) => return,
+                }
+            };
+            match cmd {
+                Some(c) => self.handle(c),
+                None => self.step_all(),
+            }
+        }
+    }
+
+    fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Estimate { path, reply } => {
+                let r = ollmlx_engine::estimate_memory(&path, &LoadOptions::default())
+                    .map(|e| Estimate { weight_bytes: e.weight_bytes, kv_bytes_per_token: e.kv_bytes_per_token })
+                    .map_err(|e| format!("{e}"));
+                let _ = reply.send(r);
+            }
+            Command::Load { id, path, reply } => {
+                let _ = reply.send(self.load(id, &path));
+            }
+            Command::Unload { id, reply } => {
+                self.models.remove(&id);
+                // Freed buffers sit in MLX's cache until cleared; clear so the memory really
+                // returns to the system.
+                ollmlx_engine::mlx::memory::clear_cache();
+                let _ = reply.send(());
+            }
+            Command::Measure { reply } => {
+                let _ = reply.send(self.measure());
+            }
+            Command::Generate { id, job, events } => self.start(id, *job, events),
+            Command::Embed { id, inputs, limit, truncate, reply } => {
+                let r = match self.models.get(&id) {
+                    Some(r) => embed(r.borrow_owner(), &inputs, limit, truncate),
+                    None => Err(GenFailure::Internal("model is not loaded".into())),
+                };
+                let _ = reply.send(r);
+            }
+        }
+    }
+
+    fn load(&mut self, id: SlotId, path: &Path) -> Result<LoadedModel, String> {
+        let model = Model::load(path, &LoadOptions::default()).map_err(|e| format!("{e}"))?;
+        let estimate = ollmlx_engine::estimate_memory(path, &LoadOptions::default()).map_err(|e| format!("{e}"))?;
+        let meta = meta_of(&model);
+        let loaded = LoadedModel {
+            meta: Arc::new(meta),
+            weight_bytes: model.weight_bytes(),
+            kv_bytes_per_token: estimate.kv_bytes_per_token,
+        };
+        self.models.insert(id, Resident::new(model, |_| Live { seqs: Vec::new(), vocab: None }));
+        Ok(loaded)
+    }
+
+    fn measure(&self) -> Measurement {
+        let models = self
+            .models
+            .iter()
+            .map(|(id, r)| {
+                let weight_bytes = r.borrow_owner().weight_bytes();
+                let kv_bytes = r.with_dependent(|_, live| live.seqs.iter().map(|s| s.gen.kv_bytes()).sum());
+                (*id, Usage { weight_bytes, kv_bytes })
+            })
+            .collect();
+        let cache_bytes = ollmlx_engine::mlx::memory::cache() as u64;
+        let active_bytes = ollmlx_engine::mlx::memory::active() as u64;
+        Measurement { models, cache_bytes, active_bytes }
+    }
+
+    /// Prepares a sequence; failures before the first token go back as one event.
+    fn start(&mut self, id: SlotId, job: GenJob, events: tmpsc::UnboundedSender<GenEvent>) {
+        let Some(resident) = self.models.get_mut(&id) else {
+            let _ = events.send(GenEvent::Failed(GenFailure::Internal("model is not loaded".into())));
+            return;
+        };
+        resident.with_dependent_mut(|model, live| {
+            let constraint = match &job.format {
+                Some(format) => {
+                    let vocab = live.vocab.get_or_insert_with(|| Arc::new(vocab_of(model))).clone();
+                    match crate::format::JsonConstraint::new(format, vocab) {
+                        Ok(c) => Some(Box::new(Adapter(c)) as Box<dyn TokenConstraint>),
+                        Err(e) => {
+                            let _ = events.send(GenEvent::Failed(GenFailure::BadRequest(e)));
+                            return;
+                        }
+                    }
+                }
+                None => None,
+            };
+            match prepare(model, &job, constraint) {
+                Ok((params, prompt_ids)) => {
+                    let prompt_tokens = params.prompt.len();
+                    match Generation::new(model, params) {
+                        Ok(gen) => {
+                            let _ = events.send(GenEvent::Started { prompt_tokens });
+                            let context = job.want_context.then_some(prompt_ids);
+                            live.seqs.push(Sequence { gen, events, context });
+                        }
+                        Err(e) => {
+                            let _ = events.send(GenEvent::Failed(failure(&e)));
+                        }
+                    }
+                }
+                Err(f) => {
+                    let _ = events.send(GenEvent::Failed(f));
+                }
+            }
+        });
+    }
+
+    /// One token for every live sequence.
+    fn step_all(&mut self) {
+        for resident in self.models.values_mut() {
+            resident.with_dependent_mut(|_, live| {
+                live.seqs.retain_mut(step_one);
+            });
+        }
+    }
+}
+
+/// Steps one sequence; false when it is finished or its client is gone.
+fn step_one(seq: &mut Sequence<'_>) -> bool {
+    if seq.events.is_closed() {
+        return false;
+    }
+    match seq.gen.step() {
+        Ok(Some(Event::Token { id, text })) => {
+            if let Some(ctx) = seq.context.as_mut() {
+                ctx.push(id);
+            }
+            text.is_empty() || seq.events.send(GenEvent::Text(text)).is_ok()
+        }
+        Ok(Some(Event::Text(text))) => seq.events.send(GenEvent::Text(text)).is_ok(),
+        Ok(Some(Event::Done(s))) => {
+            let stats = Stats {
+                prompt_tokens: s.prompt_tokens,
+                prompt_duration: s.prompt_duration,
+                generated_tokens: s.generated_tokens,
+                generation_duration: s.generation_duration,
+                length: s.done_reason == ollmlx_engine::DoneReason::Length,
+            };
+            let _ = seq.events.send(GenEvent::Done { stats, context: seq.context.take() });
+            false
+        }
+        Ok(None) => false,
+        Err(e) => {
+            let _ = seq.events.send(GenEvent::Failed(failure(&e)));
+            false
+        }
+    }
+}
+
+fn failure(e: &ollmlx_engine::EngineError) -> GenFailure {
+    match e {
+        ollmlx_engine::EngineError::PromptTooLong { .. } | ollmlx_engine::EngineError::EmptyPrompt => {
+            GenFailure::BadRequest(e.to_string())
+        }
+        other => GenFailure::Internal(other.to_string()),
+    }
+}
+
+/// Templating and tokenizing: the prompt ids and the engine parameters.
+fn prepare(
+    model: &Model,
+    job: &GenJob,
+    constraint: Option<Box<dyn TokenConstraint>>,
+) -> Result<(GenerateParams, Vec<u32>), GenFailure> {
+    let tok = model.tokenizer();
+    let bad = |e: &dyn std::fmt::Display| GenFailure::BadRequest(e.to_string());
+    let mut ids = match &job.prompt {
+        PromptInput::Raw { text, context } => {
+            let mut ids = context.clone();
+            ids.extend(tok.encode(text, context.is_empty()).map_err(|e| bad(&e))?);
+            ids
+        }
+        PromptInput::Chat { messages, tools, think, context } => {
+            let text = render(model, messages, tools.as_deref(), *think)?;
+            // The template already wrote BOS and other specials when the model wants them.
+            let mut ids = context.clone();
+            ids.extend(tok.encode(&text, false).map_err(|e| bad(&e))?);
+            ids
+        }
+    };
+    if ids.is_empty() {
+        ids = tok.bos_token_id().into_iter().collect();
+    }
+    let s = &job.sampling;
+    let params = GenerateParams {
+        prompt: ids.clone(),
+        max_tokens: job.max_tokens,
+        sampling: SamplingParams {
+            temperature: s.temperature,
+            top_k: s.top_k,
+            top_p: s.top_p,
+            min_p: s.min_p,
+            repeat_penalty: s.repeat_penalty,
+            repeat_last_n: s.repeat_last_n,
+            presence_penalty: s.presence_penalty,
+            frequency_penalty: s.frequency_penalty,
+            seed: s.seed,
+        },
+        stop: job.stop.clone(),
+        ignore_eos: false,
+        context_limit: Some(job.context_limit),
+        constraint,
+    };
+    Ok((params, ids))
+}
+
+/// Renders messages with the model's own chat template; without one, joins the contents.
+fn render(model: &Model, messages: &[Value], tools: Option<&[Value]>, think: Option<bool>) -> Result<String, GenFailure> {
+    let Some(template) = model.chat_template() else {
+        return Ok(messages.iter().filter_map(|m| m.get("content").and_then(Value::as_str)).collect::<Vec<_>>().join("\n"));
+    };
+    let mut req = ChatRenderRequest::new(messages);
+    req.tools = tools.filter(|t| !t.is_empty());
+    if let Some(think) = think {
+        req.extra.insert("enable_thinking".into(), Value::Bool(think));
+    }
+    template.render(&req).map_err(|e| GenFailure::BadRequest(format!("chat template: {e}")))
+}
+
+fn embed(model: &Model, inputs: &[String], limit: usize, truncate: bool) -> Result<EmbedOutput, GenFailure> {
+    let mut out = EmbedOutput::default();
+    for text in inputs {
+        let mut ids = model.tokenizer().encode(text, true).map_err(|e| GenFailure::BadRequest(e.to_string()))?;
+        if ids.len() > limit {
+            if !truncate {
+                return Err(GenFailure::BadRequest("the input length exceeds the context length".into()));
+            }
+            ids.truncate(limit);
+        }
+        if ids.is_empty() {
+            ids.extend(model.tokenizer().bos_token_id());
+        }
+        out.tokens += ids.len();
+        out.vectors.push(model.embed(&ids).map_err(|e| failure(&e))?);
+    }
+    Ok(out)
+}
+
+fn meta_of(model: &Model) -> ModelMeta {
+    let i = model.info();
+    let template = model.chat_template();
+    let source = template.map_or("", |t| t.source());
+    let tok = model.tokenizer();
+    ModelMeta {
+        model_type: i.model_type.clone(),
+        context_length: i.context_length,
+        embedding_length: i.hidden_size,
+        num_layers: i.num_layers,
+        num_heads: i.num_heads,
+        num_kv_heads: i.num_kv_heads,
+        head_dim: i.head_dim,
+        vocab_size: i.vocab_size,
+        intermediate_size: i.intermediate_size,
+        parameter_count: i.parameter_count,
+        quantization: i.quantization,
+        dtype: i.dtype.clone(),
+        rope_theta: i.rope_theta,
+        chat_template: template.is_some(),
+        tools: template.is_some_and(|t| t.has_tool_use_template()) || source.contains("tools"),
+        thinking: source.contains("<think>") || tok.token_to_id("<think>").is_some(),
+    }
+}
+
+/// Every token's bytes, computed once per model for the JSON constraint.
+fn vocab_of(model: &Model) -> Vocab {
+    let tok = model.tokenizer();
+    let n = u32::try_from(tok.vocab_size().max(model.info().vocab_size)).unwrap_or(u32::MAX);
+    let tokens = (0..n).map(|id| if tok.is_special(id) { None } else { Some(tok.token_bytes(id)) }).collect();
+    Vocab::new(tokens, tok.eos_token_ids().to_vec())
+}
+
+/// Lets the daemon's JSON matcher drive the engine's sampler.
+struct Adapter(crate::format::JsonConstraint);
+
+impl TokenConstraint for Adapter {
+    fn allowed(&mut self) -> Option<Vec<u32>> {
+        Some(self.0.allowed())
+    }
+    fn advance(&mut self, token: u32) {
+        self.0.advance(token);
+    }
+    fn is_complete(&self) -> bool {
+        self.0.is_complete()
+    }
+}
