@@ -207,8 +207,11 @@ impl std::str::FromStr for ModelName {
 fn strip_host(name: &str) -> &str {
     let no_scheme = name.strip_prefix("https://").or_else(|| name.strip_prefix("http://")).unwrap_or(name);
     for host in ["hf.co/", "huggingface.co/", "www.huggingface.co/"] {
-        if no_scheme.len() > host.len() && no_scheme[..host.len()].eq_ignore_ascii_case(host) {
-            return &no_scheme[host.len()..];
+        // `get` rather than indexing: the input may split a multi-byte character here.
+        if let (Some(head), Some(rest)) = (no_scheme.get(..host.len()), no_scheme.get(host.len()..)) {
+            if head.eq_ignore_ascii_case(host) && !rest.is_empty() {
+                return rest;
+            }
         }
     }
     no_scheme
