@@ -1,23 +1,25 @@
 //! Raw bytes of one token, for logprobs `bytes` fields: byte-level BPE spells bytes with GPT-2's
-//! printable alphabet, SentencePiece spells spaces as `▁` and unknown bytes as `<0xNN>` tokens.
+//! printable alphabet, `SentencePiece` spells spaces as `▁` and unknown bytes as `<0xNN>` tokens.
 
 use serde_json::Value;
 
 /// How a vocabulary spells bytes in its token strings, read from tokenizer.json's `decoder`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ByteStyle {
-    /// GPT-2 style byte-level BPE (`Ġ` for a space): Llama 3, Qwen, SmolLM, GPT-2.
+    /// GPT-2 style byte-level BPE (`Ġ` for a space): Llama 3, Qwen, `SmolLM`, GPT-2.
     ByteLevel,
-    /// SentencePiece style (`▁` for a space, `<0xNN>` byte fallback): Llama 2, Mistral, Gemma.
+    /// `SentencePiece` style (`▁` for a space, `<0xNN>` byte fallback): Llama 2, Mistral, Gemma.
     SentencePiece,
-    /// Anything else (WordPiece, …): the token's own decoding is used.
+    /// Anything else (`WordPiece`, …): the token's own decoding is used.
     Other,
 }
 
 impl ByteStyle {
     /// Reads the style from a tokenizer.json `decoder` value (possibly a `Sequence`).
     pub fn detect(decoder: Option<&Value>) -> Self {
-        let Some(decoder) = decoder else { return Self::Other };
+        let Some(decoder) = decoder else {
+            return Self::Other;
+        };
         match decoder.get("type").and_then(Value::as_str) {
             Some("ByteLevel") => Self::ByteLevel,
             Some("ByteFallback" | "Metaspace") => Self::SentencePiece,
@@ -52,15 +54,17 @@ const fn is_printable_byte(b: u8) -> bool {
 const fn shifted_bytes() -> [u8; 68] {
     let mut out = [0u8; 68];
     let mut n = 0;
-    let mut b = 0usize;
-    while b < 256 {
-        if !is_printable_byte(b as u8) {
-            out[n] = b as u8;
+    let mut b: u8 = 0;
+    loop {
+        if !is_printable_byte(b) {
+            out[n] = b;
             n += 1;
+        }
+        if b == u8::MAX {
+            return out;
         }
         b += 1;
     }
-    out
 }
 
 /// The byte a GPT-2 alphabet character stands for, if it is one.
@@ -73,13 +77,17 @@ pub(crate) fn byte_level_byte(c: char) -> Option<u8> {
     SHIFTED.get(index).copied()
 }
 
-/// A byte-level token's bytes. Like the `tokenizers` ByteLevel decoder, a token with any
+/// A byte-level token's bytes. Like the `tokenizers` `ByteLevel` decoder, a token with any
 /// character outside the alphabet (an added token such as a literal "\n\n") is taken as UTF-8.
 pub(crate) fn byte_level_bytes(token: &str) -> Vec<u8> {
-    token.chars().map(byte_level_byte).collect::<Option<Vec<u8>>>().unwrap_or_else(|| token.as_bytes().to_vec())
+    token
+        .chars()
+        .map(byte_level_byte)
+        .collect::<Option<Vec<u8>>>()
+        .unwrap_or_else(|| token.as_bytes().to_vec())
 }
 
-/// A SentencePiece token's bytes: `<0xNN>` is the byte NN, `▁` is a space.
+/// A `SentencePiece` token's bytes: `<0xNN>` is the byte NN, `▁` is a space.
 pub(crate) fn sentencepiece_bytes(token: &str) -> Vec<u8> {
     if let Some(byte) = byte_fallback(token) {
         return vec![byte];
@@ -102,7 +110,10 @@ mod tests {
 
     /// GPT-2's table written out the way its reference code builds it.
     fn reference_table() -> Vec<(char, u8)> {
-        let mut bs: Vec<u32> = (u32::from(b'!')..=u32::from(b'~')).chain(0xA1..=0xAC).chain(0xAE..=0xFF).collect();
+        let mut bs: Vec<u32> = (u32::from(b'!')..=u32::from(b'~'))
+            .chain(0xA1..=0xAC)
+            .chain(0xAE..=0xFF)
+            .collect();
         let mut cs = bs.clone();
         let mut n = 0;
         for b in 0..256u32 {
@@ -114,7 +125,12 @@ mod tests {
         }
         cs.into_iter()
             .zip(bs)
-            .map(|(c, b)| (char::from_u32(c).expect("valid char"), u8::try_from(b).expect("byte")))
+            .map(|(c, b)| {
+                (
+                    char::from_u32(c).expect("valid char"),
+                    u8::try_from(b).expect("byte"),
+                )
+            })
             .collect()
     }
 
@@ -153,9 +169,18 @@ mod tests {
             {"type":"ByteFallback"},{"type":"Fuse"},{"type":"Strip","content":" ","start":1,"stop":0}]}"#,
         );
         assert_eq!(ByteStyle::detect(Some(&llama2)), ByteStyle::SentencePiece);
-        assert_eq!(ByteStyle::detect(Some(&json(r#"{"type":"ByteLevel"}"#))), ByteStyle::ByteLevel);
-        assert_eq!(ByteStyle::detect(Some(&json(r#"{"type":"Metaspace"}"#))), ByteStyle::SentencePiece);
-        assert_eq!(ByteStyle::detect(Some(&json(r#"{"type":"WordPiece"}"#))), ByteStyle::Other);
+        assert_eq!(
+            ByteStyle::detect(Some(&json(r#"{"type":"ByteLevel"}"#))),
+            ByteStyle::ByteLevel
+        );
+        assert_eq!(
+            ByteStyle::detect(Some(&json(r#"{"type":"Metaspace"}"#))),
+            ByteStyle::SentencePiece
+        );
+        assert_eq!(
+            ByteStyle::detect(Some(&json(r#"{"type":"WordPiece"}"#))),
+            ByteStyle::Other
+        );
         assert_eq!(ByteStyle::detect(None), ByteStyle::Other);
     }
 }

@@ -32,8 +32,8 @@ impl TokenizerConfig {
         Ok(Self { path, fields })
     }
 
-    /// The special tokens as `(name, text)`: tokenizer_config.json first, then
-    /// special_tokens_map.json for the names it lacks (as transformers' legacy path does).
+    /// The special tokens as `(name, text)`: `tokenizer_config.json` first, then
+    /// `special_tokens_map.json` for the names it lacks (as transformers' legacy path does).
     pub fn special_tokens(&self, dir: &Path) -> Result<Vec<(&'static str, String)>, TextError> {
         let map_path = dir.join("special_tokens_map.json");
         let map = read_object(&map_path)?.unwrap_or_default();
@@ -56,20 +56,25 @@ impl TokenizerConfig {
         match self.fields.get("add_bos_token") {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(other) => Err(field_error(&self.path, "add_bos_token", "is not a boolean", other)),
+            Some(other) => Err(field_error(
+                &self.path,
+                "add_bos_token",
+                "is not a boolean",
+                other,
+            )),
         }
     }
 }
 
 /// Token ids from `generation_config.json`, falling back to `config.json`, as mlx-lm's
-/// `load_config` does: generation_config's `eos_token_id` wins when present and non-empty.
+/// `load_config` does: `generation_config`'s `eos_token_id` wins when present and non-empty.
 pub(crate) struct GenerationIds {
     pub eos: Vec<u32>,
     pub bos: Option<u32>,
 }
 
 impl GenerationIds {
-    /// Reads both files; either may be absent. A generation_config.json that does not parse is
+    /// Reads both files; either may be absent. A `generation_config.json` that does not parse is
     /// skipped with a warning, because mlx-lm skips it too and the model still works without it.
     pub fn read(dir: &Path) -> Result<Self, TextError> {
         let gen_path = dir.join("generation_config.json");
@@ -93,7 +98,10 @@ impl GenerationIds {
                 bos = id_list(&cfg_path, "bos_token_id", config.get("bos_token_id"))?;
             }
         }
-        Ok(Self { eos, bos: bos.first().copied() })
+        Ok(Self {
+            eos,
+            bos: bos.first().copied(),
+        })
     }
 }
 
@@ -102,17 +110,34 @@ pub(crate) fn read_object(path: &Path) -> Result<Option<Map<String, Value>>, Tex
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(TextError::Io { path: path.to_owned(), source }),
+        Err(source) => {
+            return Err(TextError::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
     };
     match serde_json::from_str(&text) {
         Ok(Value::Object(map)) => Ok(Some(map)),
-        Ok(other) => Err(field_error(path, "(top level)", "is not a JSON object", &other)),
-        Err(source) => Err(TextError::Json { path: path.to_owned(), source }),
+        Ok(other) => Err(field_error(
+            path,
+            "(top level)",
+            "is not a JSON object",
+            &other,
+        )),
+        Err(source) => Err(TextError::Json {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 
 /// A special token's text: a plain string, or an `AddedToken` object's `content`.
-fn token_text(path: &Path, field: &str, value: Option<&Value>) -> Result<Option<String>, TextError> {
+fn token_text(
+    path: &Path,
+    field: &str,
+    value: Option<&Value>,
+) -> Result<Option<String>, TextError> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -124,7 +149,12 @@ fn token_text(path: &Path, field: &str, value: Option<&Value>) -> Result<Option<
                 message: "is an object without a string `content`".to_owned(),
             }),
         },
-        Some(other) => Err(field_error(path, field, "is neither a string nor a token object", other)),
+        Some(other) => Err(field_error(
+            path,
+            field,
+            "is neither a string nor a token object",
+            other,
+        )),
     }
 }
 
@@ -152,7 +182,11 @@ fn field_error(path: &Path, field: &str, what: &str, value: &Value) -> TextError
         shown.truncate(cut);
         shown.push('…');
     }
-    TextError::Field { path: path.to_owned(), field: field.to_owned(), message: format!("{what}: {shown}") }
+    TextError::Field {
+        path: path.to_owned(),
+        field: field.to_owned(),
+        message: format!("{what}: {shown}"),
+    }
 }
 
 #[cfg(test)]
@@ -166,24 +200,45 @@ mod tests {
     #[test]
     fn special_tokens_accept_strings_objects_and_fill_from_map() {
         let dir = tempfile::tempdir().expect("tempdir");
-        write(dir.path(), "tokenizer_config.json", r#"{"bos_token": {"content": "<s>", "lstrip": false}, "eos_token": "</s>", "pad_token": null}"#);
-        write(dir.path(), "special_tokens_map.json", r#"{"eos_token": "IGNORED", "unk_token": {"content": "<unk>"}}"#);
+        write(
+            dir.path(),
+            "tokenizer_config.json",
+            r#"{"bos_token": {"content": "<s>", "lstrip": false}, "eos_token": "</s>", "pad_token": null}"#,
+        );
+        write(
+            dir.path(),
+            "special_tokens_map.json",
+            r#"{"eos_token": "IGNORED", "unk_token": {"content": "<unk>"}}"#,
+        );
         let cfg = TokenizerConfig::read(dir.path()).expect("read");
         let special = cfg.special_tokens(dir.path()).expect("special");
         assert_eq!(
             special,
-            vec![("bos_token", "<s>".to_owned()), ("eos_token", "</s>".to_owned()), ("unk_token", "<unk>".to_owned())]
+            vec![
+                ("bos_token", "<s>".to_owned()),
+                ("eos_token", "</s>".to_owned()),
+                ("unk_token", "<unk>".to_owned())
+            ]
         );
     }
 
     #[test]
     fn bad_shapes_name_file_and_field() {
         let dir = tempfile::tempdir().expect("tempdir");
-        write(dir.path(), "tokenizer_config.json", r#"{"eos_token": 7, "add_bos_token": "yes"}"#);
+        write(
+            dir.path(),
+            "tokenizer_config.json",
+            r#"{"eos_token": 7, "add_bos_token": "yes"}"#,
+        );
         let cfg = TokenizerConfig::read(dir.path()).expect("read");
-        let err = cfg.special_tokens(dir.path()).expect_err("eos_token is a number");
+        let err = cfg
+            .special_tokens(dir.path())
+            .expect_err("eos_token is a number");
         let msg = err.to_string();
-        assert!(msg.contains("tokenizer_config.json") && msg.contains("`eos_token`"), "{msg}");
+        assert!(
+            msg.contains("tokenizer_config.json") && msg.contains("`eos_token`"),
+            "{msg}"
+        );
         let err = cfg.add_bos_token().expect_err("not a bool").to_string();
         assert!(err.contains("`add_bos_token`"), "{err}");
     }
@@ -191,16 +246,32 @@ mod tests {
     #[test]
     fn generation_ids_prefer_generation_config_then_config() {
         let dir = tempfile::tempdir().expect("tempdir");
-        write(dir.path(), "config.json", r#"{"eos_token_id": 5, "bos_token_id": 1}"#);
+        write(
+            dir.path(),
+            "config.json",
+            r#"{"eos_token_id": 5, "bos_token_id": 1}"#,
+        );
         let ids = GenerationIds::read(dir.path()).expect("config only");
         assert_eq!((ids.eos, ids.bos), (vec![5], Some(1)));
-        write(dir.path(), "generation_config.json", r#"{"eos_token_id": [7, 8]}"#);
+        write(
+            dir.path(),
+            "generation_config.json",
+            r#"{"eos_token_id": [7, 8]}"#,
+        );
         let ids = GenerationIds::read(dir.path()).expect("both");
         assert_eq!((ids.eos, ids.bos), (vec![7, 8], Some(1)));
-        write(dir.path(), "generation_config.json", r#"{"eos_token_id": [-1]}"#);
-        assert!(matches!(GenerationIds::read(dir.path()), Err(TextError::Field { .. })));
+        write(
+            dir.path(),
+            "generation_config.json",
+            r#"{"eos_token_id": [-1]}"#,
+        );
+        assert!(matches!(
+            GenerationIds::read(dir.path()),
+            Err(TextError::Field { .. })
+        ));
         write(dir.path(), "generation_config.json", "{not json");
-        let ids = GenerationIds::read(dir.path()).expect("unparseable generation config is skipped");
+        let ids =
+            GenerationIds::read(dir.path()).expect("unparseable generation config is skipped");
         assert_eq!(ids.eos, vec![5]);
     }
 
@@ -208,8 +279,14 @@ mod tests {
     fn non_object_json_is_rejected() {
         let dir = tempfile::tempdir().expect("tempdir");
         write(dir.path(), "tokenizer_config.json", "[1, 2]");
-        assert!(matches!(TokenizerConfig::read(dir.path()), Err(TextError::Field { .. })));
+        assert!(matches!(
+            TokenizerConfig::read(dir.path()),
+            Err(TextError::Field { .. })
+        ));
         write(dir.path(), "tokenizer_config.json", "{");
-        assert!(matches!(TokenizerConfig::read(dir.path()), Err(TextError::Json { .. })));
+        assert!(matches!(
+            TokenizerConfig::read(dir.path()),
+            Err(TextError::Json { .. })
+        ));
     }
 }

@@ -3,7 +3,7 @@
 //! It decodes a short window of recent ids and emits what the window adds past the text already
 //! given out (the "prefix/read offset" method of Hugging Face's text-generation-inference and of
 //! `tokenizers`' own `DecodeStream`). Decoding through the tokenizer's decoder keeps every rule of
-//! the full decode — SentencePiece's dropped leading space, byte fallback, byte-level BPE — so the
+//! the full decode — `SentencePiece`'s dropped leading space, byte fallback, byte-level BPE — so the
 //! pieces concatenate to `decode(all ids)`; a window that ends in U+FFFD (a multi-byte character
 //! still incomplete) is held until more ids arrive or [`StreamingDetokenizer::finish`] is called.
 
@@ -27,7 +27,13 @@ pub struct StreamingDetokenizer<'t> {
 
 impl<'t> StreamingDetokenizer<'t> {
     pub(crate) fn new(tokenizer: &'t Tokenizer) -> Self {
-        Self { tokenizer, ids: Vec::new(), prefix_offset: 0, read_offset: 0, prefix_text: String::new() }
+        Self {
+            tokenizer,
+            ids: Vec::new(),
+            prefix_offset: 0,
+            read_offset: 0,
+            prefix_text: String::new(),
+        }
     }
 
     /// Adds one id; returns the text it completes (often "", e.g. inside a multi-byte character).
@@ -50,7 +56,11 @@ impl<'t> StreamingDetokenizer<'t> {
     /// Releases the text still held back (e.g. an incomplete character, as U+FFFD) and resets.
     pub fn finish(&mut self) -> String {
         let window = self.decode(&self.ids[self.prefix_offset..]);
-        let piece = if window.len() > self.prefix_text.len() { self.new_part(&window) } else { String::new() };
+        let piece = if window.len() > self.prefix_text.len() {
+            self.new_part(&window)
+        } else {
+            String::new()
+        };
         self.ids.clear();
         self.prefix_offset = 0;
         self.read_offset = 0;

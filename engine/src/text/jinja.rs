@@ -44,10 +44,10 @@ pub(crate) fn environment() -> Environment<'static> {
 }
 
 /// transformers' `raise_exception(message)`: fails the render with the template's message.
-fn raise_exception(message: Value) -> Result<Value, Error> {
+fn raise_exception(message: &Value) -> Result<Value, Error> {
     let text = match message.as_str() {
         Some(s) => s.to_owned(),
-        None => pyjson::py_str(&message).unwrap_or_else(|| message.to_string()),
+        None => pyjson::py_str(message).unwrap_or_else(|| message.to_string()),
     };
     Err(Error::new(ErrorKind::InvalidOperation, text.clone()).with_source(Raised(text)))
 }
@@ -58,9 +58,14 @@ fn strftime_now(format: &str) -> Result<String, Error> {
     let items: Vec<Item<'_>> = StrftimeItems::new(format).collect();
     // chrono panics while printing an invalid format, so reject it up front.
     if items.iter().any(|item| matches!(item, Item::Error)) {
-        return Err(Error::new(ErrorKind::InvalidOperation, format!("unsupported strftime format {format:?}")));
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("unsupported strftime format {format:?}"),
+        ));
     }
-    Ok(chrono::Local::now().format_with_items(items.into_iter()).to_string())
+    Ok(chrono::Local::now()
+        .format_with_items(items.into_iter())
+        .to_string())
 }
 
 /// transformers' `tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)`:
@@ -69,7 +74,10 @@ fn strftime_now(format: &str) -> Result<String, Error> {
 fn tojson(value: &Value, positional: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     const NAMES: [&str; 4] = ["ensure_ascii", "indent", "separators", "sort_keys"];
     if positional.len() > NAMES.len() {
-        return Err(Error::new(ErrorKind::TooManyArguments, "tojson takes at most 4 arguments"));
+        return Err(Error::new(
+            ErrorKind::TooManyArguments,
+            "tojson takes at most 4 arguments",
+        ));
     }
     let mut args: [Option<Value>; 4] = Default::default();
     for (slot, arg) in args.iter_mut().zip(positional.iter()) {
@@ -83,32 +91,50 @@ fn tojson(value: &Value, positional: Rest<Value>, kwargs: Kwargs) -> Result<Valu
     kwargs.assert_all_used()?;
     let [ensure_ascii, indent, separators, sort_keys] = args;
     let truthy = |v: Option<Value>| v.is_some_and(|v| v.is_true());
-    let opts = DumpOptions::new(indent_string(indent)?, separator_pair(separators)?, truthy(sort_keys), truthy(ensure_ascii));
+    let opts = DumpOptions::new(
+        indent_string(indent)?,
+        separator_pair(separators)?,
+        truthy(sort_keys),
+        truthy(ensure_ascii),
+    );
     Ok(Value::from_safe_string(pyjson::dumps(value, &opts)?))
 }
 
 /// Python's `indent`: an int is that many spaces (negative = none), a string is used as is.
 fn indent_string(indent: Option<Value>) -> Result<Option<String>, Error> {
-    let Some(indent) = indent.filter(|v| !v.is_none() && !v.is_undefined()) else { return Ok(None) };
+    let Some(indent) = indent.filter(|v| !v.is_none() && !v.is_undefined()) else {
+        return Ok(None);
+    };
     if let Some(s) = indent.as_str() {
         return Ok(Some(s.to_owned()));
     }
     match indent.as_i64() {
         Some(n) => Ok(Some(" ".repeat(usize::try_from(n).unwrap_or(0)))),
-        None => Err(Error::new(ErrorKind::InvalidOperation, "tojson indent must be an integer or a string")),
+        None => Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "tojson indent must be an integer or a string",
+        )),
     }
 }
 
 /// Python's `separators=(item_separator, key_separator)`.
 fn separator_pair(separators: Option<Value>) -> Result<Option<(String, String)>, Error> {
-    let Some(pair) = separators.filter(|v| !v.is_none() && !v.is_undefined()) else { return Ok(None) };
+    let Some(pair) = separators.filter(|v| !v.is_none() && !v.is_undefined()) else {
+        return Ok(None);
+    };
     let parts: Vec<Value> = pair.try_iter()?.collect();
     match parts.as_slice() {
         [item, key] => match (item.as_str(), key.as_str()) {
             (Some(item), Some(key)) => Ok(Some((item.to_owned(), key.to_owned()))),
-            _ => Err(Error::new(ErrorKind::InvalidOperation, "tojson separators must be strings")),
+            _ => Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "tojson separators must be strings",
+            )),
         },
-        _ => Err(Error::new(ErrorKind::InvalidOperation, "tojson separators must be a pair")),
+        _ => Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "tojson separators must be a pair",
+        )),
     }
 }
 
@@ -142,7 +168,11 @@ pub(crate) fn rewrite_generation_tags(source: &str) -> Cow<'_, str> {
             }
         };
         out.push_str(&rest[..keyword_at]);
-        out.push_str(if keyword == "generation" { "if true" } else { "endif" });
+        out.push_str(if keyword == "generation" {
+            "if true"
+        } else {
+            "endif"
+        });
         rest = &rest[keyword_at + keyword.len()..];
     }
     out.push_str(rest);
@@ -154,7 +184,9 @@ fn generation_keyword(tag: &str) -> Option<(usize, &'static str)> {
     let trimmed = tag.strip_prefix(['-', '+']).unwrap_or(tag);
     let body = trimmed.trim_start();
     let offset = tag.len() - body.len();
-    let keyword = ["endgeneration", "generation"].into_iter().find(|k| body.starts_with(k))?;
+    let keyword = ["endgeneration", "generation"]
+        .into_iter()
+        .find(|k| body.starts_with(k))?;
     let tail = body[keyword.len()..].trim_start();
     let tail = tail.strip_prefix(['-', '+']).unwrap_or(tail);
     tail.starts_with("%}").then_some((offset, keyword))
@@ -172,29 +204,60 @@ mod tests {
     #[test]
     fn generation_tags_become_if_blocks() {
         let src = "a{%- generation -%}b{% endgeneration %}c{%generation%}d{%+ endgeneration +%}";
-        assert_eq!(rewrite_generation_tags(src), "a{%- if true -%}b{% endif %}c{%if true%}d{%+ endif +%}");
-        assert_eq!(rewrite_generation_tags("{{ generation }}{% if x %}"), "{{ generation }}{% if x %}");
+        assert_eq!(
+            rewrite_generation_tags(src),
+            "a{%- if true -%}b{% endif %}c{%if true%}d{%+ endif +%}"
+        );
+        assert_eq!(
+            rewrite_generation_tags("{{ generation }}{% if x %}"),
+            "{{ generation }}{% if x %}"
+        );
     }
 
     #[test]
     fn python_printing_and_methods() {
-        let ctx = Value::from_serialize(serde_json::json!({"n": null, "t": true, "f": 2.0, "l": ["a"], "s": "  Hi There "}));
-        let out = render("{{ n }}|{{ t }}|{{ f }}|{{ l }}|{{ s.strip().lower() }}|{{ s.split() }}|{{ t|string }}", ctx);
-        assert_eq!(out.expect("render"), "None|True|2.0|['a']|hi there|['Hi', 'There']|True");
+        let ctx = Value::from_serialize(
+            serde_json::json!({"n": null, "t": true, "f": 2.0, "l": ["a"], "s": "  Hi There "}),
+        );
+        let out = render(
+            "{{ n }}|{{ t }}|{{ f }}|{{ l }}|{{ s.strip().lower() }}|{{ s.split() }}|{{ t|string }}",
+            ctx,
+        );
+        assert_eq!(
+            out.expect("render"),
+            "None|True|2.0|['a']|hi there|['Hi', 'There']|True"
+        );
     }
 
     #[test]
     fn tojson_keeps_order_and_does_not_escape_html() {
         let ctx = Value::from_serialize(serde_json::json!({"x": {"z": "<b>&", "a": [1, 2]}}));
-        assert_eq!(render("{{ x|tojson }}", ctx.clone()).expect("render"), r#"{"z": "<b>&", "a": [1, 2]}"#);
-        assert_eq!(render("{{ x|tojson(indent=2) }}", ctx.clone()).expect("render"), "{\n  \"z\": \"<b>&\",\n  \"a\": [\n    1,\n    2\n  ]\n}");
-        assert_eq!(render("{{ x|tojson(sort_keys=true, separators=(',', ':')) }}", ctx.clone()).expect("render"), r#"{"a":[1,2],"z":"<b>&"}"#);
+        assert_eq!(
+            render("{{ x|tojson }}", ctx.clone()).expect("render"),
+            r#"{"z": "<b>&", "a": [1, 2]}"#
+        );
+        assert_eq!(
+            render("{{ x|tojson(indent=2) }}", ctx.clone()).expect("render"),
+            "{\n  \"z\": \"<b>&\",\n  \"a\": [\n    1,\n    2\n  ]\n}"
+        );
+        assert_eq!(
+            render(
+                "{{ x|tojson(sort_keys=true, separators=(',', ':')) }}",
+                ctx.clone()
+            )
+            .expect("render"),
+            r#"{"a":[1,2],"z":"<b>&"}"#
+        );
         assert!(render("{{ x|tojson(bogus=1) }}", ctx).is_err());
     }
 
     #[test]
     fn raise_exception_carries_its_message() {
-        let err = render("{{ raise_exception('roles must alternate') }}", Value::UNDEFINED).expect_err("raises");
+        let err = render(
+            "{{ raise_exception('roles must alternate') }}",
+            Value::UNDEFINED,
+        )
+        .expect_err("raises");
         let raised = std::error::Error::source(&err).and_then(|s| s.downcast_ref::<Raised>());
         assert_eq!(raised.map(|r| r.0.as_str()), Some("roles must alternate"));
     }

@@ -18,12 +18,23 @@ pub(crate) struct DumpOptions {
 
 impl DumpOptions {
     /// Python's defaults: `", "` and `": "` on one line, `","` between items when indenting.
-    pub fn new(indent: Option<String>, separators: Option<(String, String)>, sort_keys: bool, ensure_ascii: bool) -> Self {
+    pub fn new(
+        indent: Option<String>,
+        separators: Option<(String, String)>,
+        sort_keys: bool,
+        ensure_ascii: bool,
+    ) -> Self {
         let (item_separator, key_separator) = separators.unwrap_or_else(|| {
             let item = if indent.is_some() { "," } else { ", " };
             (item.to_owned(), ": ".to_owned())
         });
-        Self { indent, item_separator, key_separator, sort_keys, ensure_ascii }
+        Self {
+            indent,
+            item_separator,
+            key_separator,
+            sort_keys,
+            ensure_ascii,
+        }
     }
 }
 
@@ -34,12 +45,19 @@ pub(crate) fn dumps(value: &Value, opts: &DumpOptions) -> Result<String, Error> 
     Ok(out)
 }
 
-fn write_json(out: &mut String, value: &Value, opts: &DumpOptions, level: usize) -> Result<(), Error> {
+fn write_json(
+    out: &mut String,
+    value: &Value,
+    opts: &DumpOptions,
+    level: usize,
+) -> Result<(), Error> {
     match value.kind() {
         ValueKind::None => out.push_str("null"),
         ValueKind::Bool => out.push_str(if value.is_true() { "true" } else { "false" }),
         ValueKind::Number => out.push_str(&number(value)),
-        ValueKind::String => write_json_string(out, value.as_str().unwrap_or_default(), opts.ensure_ascii),
+        ValueKind::String => {
+            write_json_string(out, value.as_str().unwrap_or_default(), opts.ensure_ascii)
+        }
         ValueKind::Seq | ValueKind::Iterable => {
             let items: Vec<Value> = value.try_iter()?.collect();
             write_container(out, ('[', ']'), items.len(), opts, level, |out, i| {
@@ -63,7 +81,10 @@ fn write_json(out: &mut String, value: &Value, opts: &DumpOptions, level: usize)
             })?;
         }
         kind => {
-            return Err(Error::new(ErrorKind::InvalidOperation, format!("object of type {kind} is not JSON serializable")));
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("object of type {kind} is not JSON serializable"),
+            ));
         }
     }
     Ok(())
@@ -110,7 +131,10 @@ fn json_key(key: &Value) -> Result<String, Error> {
         ValueKind::Number => Ok(number(key)),
         ValueKind::Bool => Ok(if key.is_true() { "true" } else { "false" }.to_owned()),
         ValueKind::None => Ok("null".to_owned()),
-        kind => Err(Error::new(ErrorKind::InvalidOperation, format!("keys must be str, int, float, bool or None, not {kind}"))),
+        kind => Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("keys must be str, int, float, bool or None, not {kind}"),
+        )),
     }
 }
 
@@ -161,17 +185,26 @@ pub(crate) fn float_repr(f: f64) -> String {
     let sci = format!("{f:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    let (sign, mantissa) = mantissa.strip_prefix('-').map_or(("", mantissa), |m| ("-", m));
+    let (sign, mantissa) = mantissa
+        .strip_prefix('-')
+        .map_or(("", mantissa), |m| ("-", m));
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
     if !(-4..16).contains(&exp) {
         let (first, rest) = digits.split_at(1);
-        let frac = if rest.is_empty() { String::new() } else { format!(".{rest}") };
+        let frac = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
         let esign = if exp < 0 { '-' } else { '+' };
         return format!("{sign}{first}{frac}e{esign}{:02}", exp.abs());
     }
     let point = exp + 1; // digits before the decimal point
     let body = if point <= 0 {
-        format!("0.{}{digits}", "0".repeat(usize::try_from(-point).unwrap_or(0)))
+        format!(
+            "0.{}{digits}",
+            "0".repeat(usize::try_from(-point).unwrap_or(0))
+        )
     } else {
         let point = usize::try_from(point).unwrap_or(0);
         if digits.len() <= point {
@@ -198,18 +231,29 @@ fn py_repr(value: &Value) -> String {
     match value.kind() {
         ValueKind::None | ValueKind::Undefined => "None".to_owned(),
         ValueKind::Bool => if value.is_true() { "True" } else { "False" }.to_owned(),
-        ValueKind::Number => number(value).replace("Infinity", "inf").replace("NaN", "nan"),
+        ValueKind::Number => number(value)
+            .replace("Infinity", "inf")
+            .replace("NaN", "nan"),
         ValueKind::String => repr_string(value.as_str().unwrap_or_default()),
         ValueKind::Seq | ValueKind::Iterable => {
-            let items: Vec<String> = value.try_iter().map(|it| it.map(|v| py_repr(&v)).collect()).unwrap_or_default();
+            let items: Vec<String> = value
+                .try_iter()
+                .map(|it| it.map(|v| py_repr(&v)).collect())
+                .unwrap_or_default();
             format!("[{}]", items.join(", "))
         }
         ValueKind::Map => {
             let items: Vec<String> = value
                 .try_iter()
                 .map(|keys| {
-                    keys.map(|k| format!("{}: {}", py_repr(&k), py_repr(&value.get_item(&k).unwrap_or_default())))
-                        .collect()
+                    keys.map(|k| {
+                        format!(
+                            "{}: {}",
+                            py_repr(&k),
+                            py_repr(&value.get_item(&k).unwrap_or_default())
+                        )
+                    })
+                    .collect()
                 })
                 .unwrap_or_default();
             format!("{{{}}}", items.join(", "))
@@ -220,7 +264,11 @@ fn py_repr(value: &Value) -> String {
 
 /// `repr(str)`: single quotes unless the text has `'` and no `"`; control characters escaped.
 fn repr_string(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::new();
     out.push(quote);
     for c in s.chars() {
@@ -272,22 +320,33 @@ mod tests {
 
     #[test]
     fn dumps_like_python() {
-        let v = Value::from_serialize(serde_json::json!({"b": [1, 2.5, null, true], "a": "é\"\n<>&", "e": {}, "l": []}));
+        let v = Value::from_serialize(
+            serde_json::json!({"b": [1, 2.5, null, true], "a": "é\"\n<>&", "e": {}, "l": []}),
+        );
         let one_line = DumpOptions::new(None, None, false, false);
-        assert_eq!(dumps(&v, &one_line).expect("dumps"), r#"{"b": [1, 2.5, null, true], "a": "é\"\n<>&", "e": {}, "l": []}"#);
+        assert_eq!(
+            dumps(&v, &one_line).expect("dumps"),
+            r#"{"b": [1, 2.5, null, true], "a": "é\"\n<>&", "e": {}, "l": []}"#
+        );
         let indented = DumpOptions::new(Some("  ".into()), None, true, true);
         assert_eq!(
             dumps(&v, &indented).expect("dumps"),
             "{\n  \"a\": \"\\u00e9\\\"\\n<>&\",\n  \"b\": [\n    1,\n    2.5,\n    null,\n    true\n  ],\n  \"e\": {},\n  \"l\": []\n}"
         );
         let emoji = Value::from("😀\u{1}");
-        assert_eq!(dumps(&emoji, &indented).expect("dumps"), r#""\ud83d\ude00\u0001""#);
+        assert_eq!(
+            dumps(&emoji, &indented).expect("dumps"),
+            r#""\ud83d\ude00\u0001""#
+        );
     }
 
     #[test]
     fn str_like_python() {
         let v = Value::from_serialize(serde_json::json!({"a": [1, "it's", null, false, 1.0]}));
-        assert_eq!(py_str(&v).as_deref(), Some(r#"{'a': [1, "it's", None, False, 1.0]}"#));
+        assert_eq!(
+            py_str(&v).as_deref(),
+            Some(r#"{'a': [1, "it's", None, False, 1.0]}"#)
+        );
         assert_eq!(py_str(&Value::from(true)).as_deref(), Some("True"));
         assert_eq!(py_str(&Value::from("x")), None);
         assert_eq!(py_str(&Value::from(3)), None);

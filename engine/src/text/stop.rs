@@ -22,17 +22,24 @@ pub struct StopMatcher {
 
 impl StopMatcher {
     /// A matcher for `stops`; empty strings are ignored (they would match everywhere).
+    #[must_use]
     pub fn new(stops: &[String]) -> Self {
         let stops = stops.iter().filter(|s| !s.is_empty()).cloned().collect();
-        Self { stops, held: String::new(), stopped: false }
+        Self {
+            stops,
+            held: String::new(),
+            stopped: false,
+        }
     }
 
     /// Whether there is any stop string to look for.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.stops.is_empty()
     }
 
     /// Whether a stop string has matched.
+    #[must_use]
     pub fn is_stopped(&self) -> bool {
         self.stopped
     }
@@ -84,7 +91,10 @@ impl StopMatcher {
             .find(|&len| {
                 let start = held.len() - len;
                 self.held.is_char_boundary(start)
-                    && self.stops.iter().any(|s| s.as_bytes().starts_with(&held[start..]))
+                    && self
+                        .stops
+                        .iter()
+                        .any(|s| s.as_bytes().starts_with(&held[start..]))
             })
             .unwrap_or(0)
     }
@@ -166,5 +176,86 @@ mod tests {
     fn empty_stop_strings_are_ignored() {
         let mut m = matcher(&["", "zz"]);
         assert_eq!(m.push("abc"), emit("abc"));
+    }
+
+    /// SplitMix64, so the property test is reproducible without extra dependencies.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            usize::try_from((z ^ (z >> 31)) % n as u64).expect("fits")
+        }
+
+        fn text(&mut self, alphabet: &[&str], max_len: usize) -> String {
+            (0..self.below(max_len + 1))
+                .map(|_| alphabet[self.below(alphabet.len())])
+                .collect()
+        }
+    }
+
+    /// The longest suffix of `text` that is a proper prefix of a stop string (naive reference).
+    fn pending(text: &str, stops: &[String]) -> usize {
+        (1..=text.len())
+            .rev()
+            .filter(|&n| text.is_char_boundary(text.len() - n))
+            .find(|&n| {
+                stops
+                    .iter()
+                    .any(|s| s.len() > n && s.starts_with(&text[text.len() - n..]))
+            })
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn stop_matcher_random_chunks_agree_with_a_naive_search() {
+        let alphabet = ["a", "b", "c", "é", "😀", " "];
+        let mut rng = Rng(0x5EED_0003);
+        for _ in 0..3000 {
+            let stops: Vec<String> = (0..1 + rng.below(3))
+                .map(|_| rng.text(&alphabet, 4))
+                .collect();
+            let text = rng.text(&alphabet, 24);
+            let live: Vec<String> = stops.iter().filter(|s| !s.is_empty()).cloned().collect();
+            // Generation stops where the first stop string completes (ties: the longer one).
+            let cut = live
+                .iter()
+                .filter_map(|s| text.find(s.as_str()).map(|at| (at + s.len(), at)))
+                .min()
+                .map(|(_, at)| at);
+            let want = &text[..cut.unwrap_or(text.len())];
+
+            let mut matcher = StopMatcher::new(&stops);
+            let (mut out, mut fed, mut stopped) = (String::new(), String::new(), false);
+            let chars: Vec<char> = text.chars().collect();
+            let mut i = 0;
+            while i < chars.len() && !stopped {
+                let n = 1 + rng.below(4);
+                let chunk: String = chars[i..(i + n).min(chars.len())].iter().collect();
+                i += n;
+                fed.push_str(&chunk);
+                match matcher.push(&chunk) {
+                    StopStep::Emit(piece) => {
+                        out.push_str(&piece);
+                        // Emitted exactly what cannot start a stop string.
+                        assert_eq!(
+                            out.len(),
+                            fed.len() - pending(&fed, &live),
+                            "text {text:?} stops {stops:?}"
+                        );
+                    }
+                    StopStep::Stopped(piece) => {
+                        out.push_str(&piece);
+                        stopped = true;
+                    }
+                }
+            }
+            out.push_str(&matcher.finish());
+            assert_eq!(stopped, cut.is_some(), "text {text:?} stops {stops:?}");
+            assert_eq!(out, want, "text {text:?} stops {stops:?}");
+        }
     }
 }

@@ -35,8 +35,13 @@ pub struct ChatRenderRequest<'a> {
 
 impl<'a> ChatRenderRequest<'a> {
     /// A request for `messages` that ends with the assistant header (the usual case).
+    #[must_use]
     pub fn new(messages: &'a [Value]) -> Self {
-        Self { messages, add_generation_prompt: true, ..Self::default() }
+        Self {
+            messages,
+            add_generation_prompt: true,
+            ..Self::default()
+        }
     }
 }
 
@@ -58,17 +63,26 @@ pub struct ChatTemplate {
 impl ChatTemplate {
     /// Finds the folder's chat template, as transformers 5 does: `chat_template.jinja` (with
     /// `additional_chat_templates/*.jinja` as named ones), else `chat_template.json`, else
-    /// tokenizer_config.json's `chat_template` (a string, or a list of `{name, template}`).
+    /// `tokenizer_config.json`'s `chat_template` (a string, or a list of `{name, template}`).
     /// `Ok(None)` when the model has none. Every template is compiled here, so a broken one
     /// fails at load with its file and line.
+    ///
+    /// # Errors
+    /// [`TextError::Template`] (syntax) for a template that does not compile; `Io`, `Json` or
+    /// `Field` for unreadable or malformed files.
     pub fn from_dir(dir: &Path) -> Result<Option<Self>, TextError> {
         let config = TokenizerConfig::read(dir)?;
         let special = config.special_tokens(dir)?;
-        let special: Vec<(String, String)> = special.into_iter().map(|(n, t)| (n.to_owned(), t)).collect();
+        let special: Vec<(String, String)> = special
+            .into_iter()
+            .map(|(n, t)| (n.to_owned(), t))
+            .collect();
         let mut templates = jinja_files(dir)?;
         if templates.is_empty() {
             let json_path = dir.join("chat_template.json");
-            if let Some(value) = read_object(&json_path)?.and_then(|mut o| o.remove("chat_template")) {
+            if let Some(value) =
+                read_object(&json_path)?.and_then(|mut o| o.remove("chat_template"))
+            {
                 templates = template_field(&json_path, &value)?;
             } else if let Some(value) = config.fields.get("chat_template") {
                 templates = template_field(&config.path, value)?;
@@ -82,9 +96,23 @@ impl ChatTemplate {
 
     /// A template from source text (e.g. a GGUF's `tokenizer.chat_template`); `origin` names it
     /// in errors and `special_tokens` are `(name, text)` pairs such as `("bos_token", "<s>")`.
-    pub fn from_source(origin: &str, source: &str, special_tokens: &[(&str, &str)]) -> Result<Self, TextError> {
-        let named = Named { name: "default".to_owned(), label: origin.to_owned(), source: source.to_owned() };
-        let special = special_tokens.iter().map(|(n, t)| ((*n).to_owned(), (*t).to_owned())).collect();
+    ///
+    /// # Errors
+    /// [`TextError::Template`] when the source does not compile.
+    pub fn from_source(
+        origin: &str,
+        source: &str,
+        special_tokens: &[(&str, &str)],
+    ) -> Result<Self, TextError> {
+        let named = Named {
+            name: "default".to_owned(),
+            label: origin.to_owned(),
+            source: source.to_owned(),
+        };
+        let special = special_tokens
+            .iter()
+            .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+            .collect();
         Self::build(vec![named], special)
     }
 
@@ -95,7 +123,11 @@ impl ChatTemplate {
             env.add_template_owned(t.name.clone(), source)
                 .map_err(|e| template_error(&t.label, &e, TemplateFailure::Syntax))?;
         }
-        Ok(Self { env, templates, special })
+        Ok(Self {
+            env,
+            templates,
+            special,
+        })
     }
 
     /// The source of the template used without tools (`default`, or the only one).
@@ -111,14 +143,25 @@ impl ChatTemplate {
     /// transformers' choice: `tool_use` when tools are given and it exists, else `default`.
     fn pick(&self, with_tools: bool) -> Option<&Named> {
         let find = |name: &str| self.templates.iter().find(|t| t.name == name);
-        with_tools.then(|| find("tool_use")).flatten().or_else(|| find("default"))
+        with_tools
+            .then(|| find("tool_use"))
+            .flatten()
+            .or_else(|| find("default"))
     }
 
     /// Renders the prompt text for `req`.
+    ///
+    /// # Errors
+    /// [`TextError::Template`] when rendering fails ([`TemplateFailure::Raised`] when the template
+    /// refuses the conversation through `raise_exception`), [`TextError::BadRequest`] for a
+    /// message that is not an object, an `extra` variable shadowing `messages`/`tools`/
+    /// `documents`/`add_generation_prompt`, or tools-less input to a model without a default.
     pub fn render(&self, req: &ChatRenderRequest<'_>) -> Result<String, TextError> {
         let Some(named) = self.pick(req.tools.is_some()) else {
             let names: Vec<&str> = self.templates.iter().map(|t| t.name.as_str()).collect();
-            return Err(TextError::BadRequest(format!("the model has chat templates {names:?} but no \"default\"")));
+            return Err(TextError::BadRequest(format!(
+                "the model has chat templates {names:?} but no \"default\""
+            )));
         };
         let mut ctx: BTreeMap<String, minijinja::Value> = BTreeMap::new();
         for (name, text) in &self.special {
@@ -126,27 +169,47 @@ impl ChatTemplate {
         }
         for (key, value) in &req.extra {
             if RESERVED.contains(&key.as_str()) {
-                return Err(TextError::BadRequest(format!("extra variable `{key}` would replace the one the render sets")));
+                return Err(TextError::BadRequest(format!(
+                    "extra variable `{key}` would replace the one the render sets"
+                )));
             }
             ctx.insert(key.clone(), minijinja::Value::from_serialize(value));
         }
-        let messages = req.messages.iter().map(prepare_message).collect::<Result<Vec<_>, _>>()?;
-        ctx.insert("messages".into(), minijinja::Value::from_serialize(&messages));
+        let messages = req
+            .messages
+            .iter()
+            .map(prepare_message)
+            .collect::<Result<Vec<_>, _>>()?;
+        ctx.insert(
+            "messages".into(),
+            minijinja::Value::from_serialize(&messages),
+        );
         ctx.insert("tools".into(), minijinja::Value::from_serialize(req.tools));
-        ctx.insert("documents".into(), minijinja::Value::from_serialize(req.documents));
-        ctx.insert("add_generation_prompt".into(), minijinja::Value::from(req.add_generation_prompt));
+        ctx.insert(
+            "documents".into(),
+            minijinja::Value::from_serialize(req.documents),
+        );
+        ctx.insert(
+            "add_generation_prompt".into(),
+            minijinja::Value::from(req.add_generation_prompt),
+        );
         let template = self
             .env
             .get_template(&named.name)
             .map_err(|e| template_error(&named.label, &e, TemplateFailure::Render))?;
-        template.render(ctx).map_err(|e| template_error(&named.label, &e, TemplateFailure::Render))
+        template
+            .render(ctx)
+            .map_err(|e| template_error(&named.label, &e, TemplateFailure::Render))
     }
 }
 
 impl fmt::Debug for ChatTemplate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let labels: Vec<&str> = self.templates.iter().map(|t| t.label.as_str()).collect();
-        f.debug_struct("ChatTemplate").field("templates", &labels).field("special", &self.special).finish()
+        f.debug_struct("ChatTemplate")
+            .field("templates", &labels)
+            .field("special", &self.special)
+            .finish_non_exhaustive()
     }
 }
 
@@ -155,11 +218,22 @@ impl fmt::Debug for ChatTemplate {
 /// `reasoning_content`.
 fn prepare_message(message: &Value) -> Result<Value, TextError> {
     let Value::Object(fields) = message else {
-        return Err(TextError::BadRequest(format!("a message must be a JSON object, got {message}")));
+        return Err(TextError::BadRequest(format!(
+            "a message must be a JSON object, got {message}"
+        )));
     };
-    let fields: Map<String, Value> = fields.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
-    let reasoning = REASONING_FIELDS.iter().find_map(|name| fields.get(*name)).cloned();
-    let Some(reasoning) = reasoning else { return Ok(Value::Object(fields)) };
+    let fields: Map<String, Value> = fields
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let reasoning = REASONING_FIELDS
+        .iter()
+        .find_map(|name| fields.get(*name))
+        .cloned();
+    let Some(reasoning) = reasoning else {
+        return Ok(Value::Object(fields));
+    };
     // Python: {"thinking": reasoning, **message, "reasoning_content": reasoning}
     let mut out = Map::new();
     out.insert("thinking".into(), reasoning.clone());
@@ -173,20 +247,41 @@ fn jinja_files(dir: &Path) -> Result<Vec<Named>, TextError> {
     let mut out = Vec::new();
     let main = dir.join("chat_template.jinja");
     if let Some(source) = read_optional(&main)? {
-        out.push(Named { name: "default".into(), label: "chat_template.jinja".into(), source });
+        out.push(Named {
+            name: "default".into(),
+            label: "chat_template.jinja".into(),
+            source,
+        });
     }
     let extra_dir = dir.join("additional_chat_templates");
     let entries = match std::fs::read_dir(&extra_dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(source) => return Err(TextError::Io { path: extra_dir, source }),
+        Err(source) => {
+            return Err(TextError::Io {
+                path: extra_dir,
+                source,
+            });
+        }
     };
     let mut extra = Vec::new();
     for entry in entries {
-        let path = entry.map_err(|source| TextError::Io { path: extra_dir.clone(), source })?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".jinja"));
+        let path = entry
+            .map_err(|source| TextError::Io {
+                path: extra_dir.clone(),
+                source,
+            })?
+            .path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".jinja"));
         if let (Some(name), Some(source)) = (name.map(str::to_owned), read_optional(&path)?) {
-            extra.push(Named { label: format!("additional_chat_templates/{name}.jinja"), name, source });
+            extra.push(Named {
+                label: format!("additional_chat_templates/{name}.jinja"),
+                name,
+                source,
+            });
         }
     }
     extra.sort_by(|a, b| a.name.cmp(&b.name));
@@ -198,24 +293,46 @@ fn read_optional(path: &Path) -> Result<Option<String>, TextError> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(TextError::Io { path: path.to_owned(), source }),
+        Err(source) => Err(TextError::Io {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 
 /// A `chat_template` field: a string, a list of `{"name", "template"}`, or null.
 fn template_field(path: &Path, value: &Value) -> Result<Vec<Named>, TextError> {
-    let file = path.file_name().and_then(|n| n.to_str()).unwrap_or("chat template").to_owned();
-    let bad = |message: &str| TextError::Field { path: path.to_owned(), field: "chat_template".into(), message: message.into() };
+    let file = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("chat template")
+        .to_owned();
+    let bad = |message: &str| TextError::Field {
+        path: path.to_owned(),
+        field: "chat_template".into(),
+        message: message.into(),
+    };
     match value {
         Value::Null => Ok(Vec::new()),
-        Value::String(source) => Ok(vec![Named { name: "default".into(), label: file, source: source.clone() }]),
+        Value::String(source) => Ok(vec![Named {
+            name: "default".into(),
+            label: file,
+            source: source.clone(),
+        }]),
         Value::Array(items) => items
             .iter()
-            .map(|item| match (item.get("name").and_then(Value::as_str), item.get("template").and_then(Value::as_str)) {
-                (Some(name), Some(source)) => {
-                    Ok(Named { name: name.to_owned(), label: format!("{file} ({name})"), source: source.to_owned() })
+            .map(|item| {
+                match (
+                    item.get("name").and_then(Value::as_str),
+                    item.get("template").and_then(Value::as_str),
+                ) {
+                    (Some(name), Some(source)) => Ok(Named {
+                        name: name.to_owned(),
+                        label: format!("{file} ({name})"),
+                        source: source.to_owned(),
+                    }),
+                    _ => Err(bad("has a list entry without string `name` and `template`")),
                 }
-                _ => Err(bad("has a list entry without string `name` and `template`")),
             })
             .collect(),
         _ => Err(bad("is neither a string nor a list of named templates")),
@@ -241,5 +358,10 @@ fn template_error(label: &str, err: &minijinja::Error, failure: TemplateFailure)
         Some(detail) => format!("{}: {detail}", err.kind()),
         None => err.kind().to_string(),
     };
-    TextError::Template { template: label.to_owned(), line: err.line(), message, failure }
+    TextError::Template {
+        template: label.to_owned(),
+        line: err.line(),
+        message,
+        failure,
+    }
 }

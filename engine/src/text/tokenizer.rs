@@ -16,7 +16,7 @@ use super::TextError;
 ///
 /// Encoding follows `tokenizer.json` exactly, including its post-processor: whether a BOS token
 /// is added with `add_special_tokens` is what that file says, as in transformers 5 (which ignores
-/// tokenizer_config's `add_bos_token` when a tokenizer.json exists). Rendered chat templates
+/// `tokenizer_config`'s `add_bos_token` when a `tokenizer.json` exists). Rendered chat templates
 /// usually contain the BOS text already, so callers encode them with `add_special_tokens: false`.
 #[derive(Clone)]
 pub struct Tokenizer {
@@ -39,15 +39,25 @@ struct Head {
 impl Tokenizer {
     /// Loads `tokenizer.json` (required) and, when present, `tokenizer_config.json`,
     /// `special_tokens_map.json`, `generation_config.json` and `config.json` from `dir`.
+    ///
+    /// # Errors
+    /// [`TextError::MissingFile`] without `tokenizer.json`; `Io`, `Json`, `Field` or
+    /// `TokenizerLoad` naming the file (and field) that is unreadable or malformed.
     pub fn from_dir(dir: &Path) -> Result<Self, TextError> {
         let path = dir.join("tokenizer.json");
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(TextError::MissingFile { path }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(TextError::MissingFile { path });
+            }
             Err(source) => return Err(TextError::Io { path, source }),
         };
-        let head: Head = serde_json::from_str(&text).map_err(|source| TextError::Json { path: path.clone(), source })?;
-        let inner = tokenizers::Tokenizer::from_str(&text).map_err(|source| TextError::TokenizerLoad { path, source })?;
+        let head: Head = serde_json::from_str(&text).map_err(|source| TextError::Json {
+            path: path.clone(),
+            source,
+        })?;
+        let inner = tokenizers::Tokenizer::from_str(&text)
+            .map_err(|source| TextError::TokenizerLoad { path, source })?;
         let config = TokenizerConfig::read(dir)?;
         let special = config.special_tokens(dir)?;
         let add_bos_token = config.add_bos_token()?;
@@ -65,8 +75,8 @@ impl Tokenizer {
         Ok(tokenizer)
     }
 
-    /// The union of generation_config's (or config.json's) `eos_token_id` and the id of
-    /// tokenizer_config's `eos_token`, as mlx-lm's `TokenizerWrapper` builds it; nothing invented.
+    /// The union of `generation_config`'s (or `config.json`'s) `eos_token_id` and the id of
+    /// `tokenizer_config`'s `eos_token`, as mlx-lm's `TokenizerWrapper` builds it; nothing invented.
     fn collect_eos_ids(&self, mut ids: Vec<u32>) -> Vec<u32> {
         if let Some(id) = self.special_id("eos_token") {
             ids.push(id);
@@ -76,7 +86,7 @@ impl Tokenizer {
         ids
     }
 
-    /// The id of a named special token (e.g. "eos_token"), when it is in the vocabulary.
+    /// The id of a named special token (e.g. `eos_token`), when it is in the vocabulary.
     fn special_id(&self, name: &str) -> Option<u32> {
         let text = self.special_token(name)?;
         let id = self.inner.token_to_id(text);
@@ -88,19 +98,33 @@ impl Tokenizer {
 
     /// The text of a named special token (`bos_token`, `eos_token`, `unk_token`, `pad_token`, …).
     pub fn special_token(&self, name: &str) -> Option<&str> {
-        self.special.iter().find(|(n, _)| *n == name).map(|(_, text)| text.as_str())
+        self.special
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, text)| text.as_str())
     }
 
-    /// Token ids of `text`; `add_special_tokens` applies tokenizer.json's post-processor (BOS…).
+    /// Token ids of `text`; `add_special_tokens` applies `tokenizer.json`'s post-processor (BOS…).
+    ///
+    /// # Errors
+    /// [`TextError::Encode`] when the `tokenizers` pipeline fails.
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>, TextError> {
-        let encoding = self.inner.encode(text, add_special_tokens).map_err(|source| TextError::Encode { source })?;
+        let encoding = self
+            .inner
+            .encode(text, add_special_tokens)
+            .map_err(|source| TextError::Encode { source })?;
         Ok(encoding.get_ids().to_vec())
     }
 
     /// The text of `ids`; `skip_special` drops special tokens (as transformers'
     /// `skip_special_tokens`). Ids outside the vocabulary are skipped, as `tokenizers` does.
+    ///
+    /// # Errors
+    /// [`TextError::Decode`] when the tokenizer's decoder fails.
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String, TextError> {
-        self.inner.decode(ids, skip_special).map_err(|source| TextError::Decode { source })
+        self.inner
+            .decode(ids, skip_special)
+            .map_err(|source| TextError::Decode { source })
     }
 
     /// Every id that ends generation.
@@ -123,14 +147,14 @@ impl Tokenizer {
         self.bos_id
     }
 
-    /// The EOS token's text from tokenizer_config.json (other EOS ids may exist; see
+    /// The EOS token's text from `tokenizer_config.json` (other EOS ids may exist; see
     /// [`Tokenizer::eos_token_ids`]).
     pub fn eos_token(&self) -> Option<&str> {
         self.special_token("eos_token")
     }
 
-    /// tokenizer_config.json's `add_bos_token`, when set. Informational: [`Tokenizer::encode`]
-    /// follows tokenizer.json's post-processor.
+    /// `tokenizer_config.json`'s `add_bos_token`, when set. Informational: [`Tokenizer::encode`]
+    /// follows `tokenizer.json`'s post-processor.
     pub fn add_bos_token(&self) -> Option<bool> {
         self.add_bos_token
     }
@@ -152,18 +176,26 @@ impl Tokenizer {
 
     /// Whether `id` is a special added token (e.g. `<|im_end|>`).
     pub fn is_special(&self, id: u32) -> bool {
-        self.inner.id_to_token(id).is_some_and(|t| self.inner.get_added_vocabulary().is_special_token(&t))
+        self.inner
+            .id_to_token(id)
+            .is_some_and(|t| self.inner.get_added_vocabulary().is_special_token(&t))
     }
 
     /// The raw bytes `id` stands for (for logprobs `bytes`): byte-level BPE characters mapped
-    /// back through GPT-2's alphabet, SentencePiece `▁` as a space and `<0xNN>` as the byte NN.
+    /// back through GPT-2's alphabet, `SentencePiece` `▁` as a space and `<0xNN>` as the byte NN.
     /// Empty for an id outside the vocabulary.
     pub fn token_bytes(&self, id: u32) -> Vec<u8> {
-        let Some(token) = self.inner.id_to_token(id) else { return Vec::new() };
+        let Some(token) = self.inner.id_to_token(id) else {
+            return Vec::new();
+        };
         match self.style {
             ByteStyle::ByteLevel => bytes::byte_level_bytes(&token),
             ByteStyle::SentencePiece => bytes::sentencepiece_bytes(&token),
-            ByteStyle::Other => self.inner.decode(&[id], false).map(String::into_bytes).unwrap_or_default(),
+            ByteStyle::Other => self
+                .inner
+                .decode(&[id], false)
+                .map(String::into_bytes)
+                .unwrap_or_default(),
         }
     }
 
