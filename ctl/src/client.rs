@@ -116,9 +116,9 @@ impl Client {
         self.send(method, path, Some(body)).map(drop)
     }
 
-    /// `POST path` answered with NDJSON lines, read as they arrive.
-    pub fn stream<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<Lines<T>> {
-        let resp = self.send(Method::POST, path, Some(body))?;
+    /// A request answered with NDJSON lines, read as they arrive.
+    pub fn stream<B: Serialize, T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<&B>) -> Result<Lines<T>> {
+        let resp = self.send(method, path, body)?;
         Ok(Lines { reader: BufReader::new(resp), path: path.to_string(), done: false, _item: PhantomData })
     }
 

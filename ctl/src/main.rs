@@ -55,6 +55,9 @@ enum Command {
         /// Unload every loaded model
         #[arg(long)]
         all: bool,
+        /// Return once the daemon accepted the request, without waiting for the model to go
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Show the daemon, its memory budget and the resident models
     Status {
@@ -135,10 +138,10 @@ fn main() -> ExitCode {
 }
 
 fn run(command: Command) -> anyhow::Result<()> {
-    use commands::{models, pull, run as chat, serve, service, status};
+    use commands::{models, pool, pull, run as chat, serve, service, status};
     match command {
-        Command::Load { name, keep_alive, pin, context } => models::load(&name, keep_alive.as_deref(), pin, context),
-        Command::Unload { name, all } => models::unload(name.as_deref(), all),
+        Command::Load { name, keep_alive, pin, context } => pool::load(&name, keep_alive.as_deref(), pin, context),
+        Command::Unload { name, all, no_wait } => pool::unload(name.as_deref(), all, !no_wait),
         Command::Status { json } => status::status(json),
         Command::Ps { json } => status::ps(json),
         Command::List { json } => models::list(json),

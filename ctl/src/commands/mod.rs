@@ -1,6 +1,7 @@
 //! One module per command group; each command is a function returning `anyhow::Result<()>`.
 
 pub mod models;
+pub mod pool;
 pub mod pull;
 pub mod run;
 pub mod serve;

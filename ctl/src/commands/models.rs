@@ -1,18 +1,14 @@
-//! Store and pool commands that are one request each: list, show, rm, cp, load, unload.
+//! Store commands that are one request each: list, show, rm, cp.
 
 use std::fmt::Write as _;
-use std::time::Instant;
 
 use anyhow::{Context, Result};
 use ollmlx_api::ollama::{CopyRequest, DeleteRequest, ListResponse, ShowRequest, ShowResponse};
-use ollmlx_api::ollmlx::{LoadRequest, UnloadRequest};
-use ollmlx_api::KeepAlive;
 use reqwest::Method;
 use serde_json::Value;
 
 use super::{emit, emit_json};
 use crate::client::Client;
-use crate::exit::Failure;
 use crate::table::{self, Table};
 
 /// `show` flags.
@@ -132,35 +128,4 @@ pub fn copy(source: &str, destination: &str) -> Result<()> {
     let req = CopyRequest { source: source.to_string(), destination: destination.to_string() };
     Client::from_env()?.call(Method::POST, "/api/copy", &req).with_context(|| format!("copying {source}"))?;
     emit(&format!("copied '{source}' to '{destination}'\n"))
-}
-
-/// `load NAME`: waits until the model is resident.
-pub fn load(name: &str, keep_alive: Option<&str>, pin: bool, context: Option<usize>) -> Result<()> {
-    let keep_alive = keep_alive
-        .map(|k| KeepAlive::parse(k).map_err(|e| Failure::Usage(format!("--keep-alive: {e}"))))
-        .transpose()?;
-    let client = Client::from_env()?;
-    let started = Instant::now();
-    let req = LoadRequest { model: name.to_string(), keep_alive, pin, num_ctx: context };
-    let resp = client.send(Method::POST, "/ollmlx/load", Some(&req)).with_context(|| format!("loading {name}"))?;
-    // The answer may describe the loaded model; the name and size are shown when it does.
-    let body: Value = resp.json().unwrap_or(Value::Null);
-    let shown = body.get("name").and_then(Value::as_str).unwrap_or(name);
-    let mut line = format!("loaded {shown}");
-    if let Some(bytes) = body.get("bytes").and_then(Value::as_u64) {
-        let _ = write!(line, " ({})", table::bytes(bytes));
-    }
-    let _ = write!(line, " in {:.1}s", started.elapsed().as_secs_f64());
-    if pin {
-        line.push_str(", pinned");
-    }
-    emit(&format!("{line}\n"))
-}
-
-/// `unload NAME` or `unload --all`.
-pub fn unload(name: Option<&str>, all: bool) -> Result<()> {
-    let req = UnloadRequest { model: name.map(str::to_string), all };
-    let what = name.unwrap_or("every model");
-    Client::from_env()?.call(Method::POST, "/ollmlx/unload", &req).with_context(|| format!("unloading {what}"))?;
-    emit(&format!("unloaded {what}\n"))
 }

@@ -13,6 +13,7 @@ use ollmlx_store::{ModelName, Store, StoreConfig, StoreError};
 
 use super::emit;
 use crate::client::Client;
+use reqwest::Method;
 use crate::exit::Failure;
 use crate::table;
 
@@ -90,7 +91,7 @@ pub fn pull(name: &str) -> Result<()> {
     let req = PullRequest { model: name.to_string(), insecure: false, stream: Some(true) };
     let mut progress = Progress::new();
     let mut succeeded = false;
-    for line in client.stream::<_, ProgressResponse>("/api/pull", &req)? {
+    for line in client.stream::<_, ProgressResponse>(Method::POST, "/api/pull", Some(&req))? {
         let line = line.map_err(|e| {
             progress.finish();
             e.context(format!("pulling {name}"))

@@ -9,6 +9,7 @@ use ollmlx_api::{KeepAlive, Options};
 use serde_json::{Map, Value};
 
 use crate::client::Client;
+use reqwest::Method;
 use crate::exit::Failure;
 
 /// `run` flags.
@@ -89,7 +90,7 @@ fn user(text: &str) -> Message {
 fn answer(client: &Client, req: &ChatRequest, out: &mut impl Write) -> Result<Message> {
     let mut content = String::new();
     let write_err = |e: std::io::Error| anyhow!(e).context("writing the answer");
-    for line in client.stream::<_, ChatResponse>("/api/chat", req)? {
+    for line in client.stream::<_, ChatResponse>(Method::POST, "/api/chat", Some(req))? {
         let line = line.with_context(|| format!("chatting with {}", req.model))?;
         out.write_all(line.message.content.as_bytes()).map_err(write_err)?;
         out.flush().map_err(write_err)?;
