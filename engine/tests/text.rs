@@ -319,6 +319,15 @@ fn tokenizers_match_transformers() {
 }
 
 #[test]
+fn text_types_can_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Tokenizer>();
+    send_sync::<ChatTemplate>();
+    send_sync::<ollmlx_engine::text::StopMatcher>();
+    send_sync::<ollmlx_engine::text::StreamingDetokenizer<'static>>();
+}
+
+#[test]
 fn special_tokens_and_eos_ids() {
     let tok = smollm2();
     assert_eq!(tok.vocab_size(), 49152);

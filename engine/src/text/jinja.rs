@@ -252,6 +252,17 @@ mod tests {
     }
 
     #[test]
+    fn loop_controls_and_builtin_filters() {
+        let ctx =
+            Value::from_serialize(serde_json::json!({"m": [{"role": "system"}, {"role": "user"}]}));
+        let src = "{% for x in [1, 2, 3, 4] %}{% if x == 2 %}{% continue %}{% endif %}\
+                   {% if x == 4 %}{% break %}{% endif %}{{ x }}{% endfor %}|\
+                   {{ m | selectattr('role', 'equalto', 'user') | map(attribute='role') | join(',') }}|\
+                   {{ m | rejectattr('role', 'equalto', 'user') | list | length }}";
+        assert_eq!(render(src, ctx).expect("render"), "13|user|1");
+    }
+
+    #[test]
     fn raise_exception_carries_its_message() {
         let err = render(
             "{{ raise_exception('roles must alternate') }}",
