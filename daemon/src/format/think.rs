@@ -97,7 +97,9 @@ mod tests {
     fn run(chunks: &[&str]) -> Split {
         let mut s = ThinkSplitter::default();
         let mut all = Split::default();
-        for c in chunks.iter().map(|c| s.push(c)).chain([s.finish()]) {
+        let mut pieces: Vec<Split> = chunks.iter().map(|c| s.push(c)).collect();
+        pieces.push(s.finish());
+        for c in pieces {
             all.thinking += &c.thinking;
             all.content += &c.content;
         }
