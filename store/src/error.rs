@@ -134,11 +134,19 @@ impl StoreError {
 
     /// True when the daemon should answer 404.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, StoreError::NotFound { .. } | StoreError::NoSuchRepo { .. })
+        matches!(
+            self,
+            StoreError::NotFound { .. } | StoreError::NoSuchRepo { .. }
+        )
     }
 
     /// True when the request itself was bad (the daemon answers 400).
     pub fn is_bad_request(&self) -> bool {
-        matches!(self, StoreError::InvalidName(_) | StoreError::AlreadyExists { .. } | StoreError::ReadOnly { .. })
+        matches!(
+            self,
+            StoreError::InvalidName(_)
+                | StoreError::AlreadyExists { .. }
+                | StoreError::ReadOnly { .. }
+        )
     }
 }

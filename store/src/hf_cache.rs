@@ -16,7 +16,10 @@ pub(crate) fn scan_hf_caches(dirs: &[PathBuf]) -> Vec<Found> {
     let mut found: Vec<Found> = Vec::new();
     for dir in dirs {
         for model in scan_cache(dir) {
-            if !found.iter().any(|f| f.entry.name.same_as(&model.entry.name)) {
+            if !found
+                .iter()
+                .any(|f| f.entry.name.same_as(&model.entry.name))
+            {
                 found.push(model);
             }
         }
@@ -27,10 +30,19 @@ pub(crate) fn scan_hf_caches(dirs: &[PathBuf]) -> Vec<Found> {
 fn scan_cache(cache: &Path) -> Vec<Found> {
     let mut found = Vec::new();
     for repo_dir in visible_entries(cache) {
-        let Some(folder) = repo_dir.file_name().and_then(|n| n.to_str()) else { continue };
-        let Some((org, model)) = folder.strip_prefix(MODEL_PREFIX).and_then(|r| r.split_once("--")) else { continue };
+        let Some(folder) = repo_dir.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some((org, model)) = folder
+            .strip_prefix(MODEL_PREFIX)
+            .and_then(|r| r.split_once("--"))
+        else {
+            continue;
+        };
         for (tag, snapshot) in refs(&repo_dir) {
-            let Ok(name) = ModelName::from_parts(org, model, &tag) else { continue };
+            let Ok(name) = ModelName::from_parts(org, model, &tag) else {
+                continue;
+            };
             match check_model_dir(&snapshot) {
                 Ok(info) => {
                     let signature = info.signature();
@@ -45,7 +57,9 @@ fn scan_cache(cache: &Path) -> Vec<Found> {
                     };
                     found.push(Found { entry, signature });
                 }
-                Err(reason) => tracing::debug!(path = %snapshot.display(), %reason, "skipping hf cache snapshot"),
+                Err(reason) => {
+                    tracing::debug!(path = %snapshot.display(), %reason, "skipping hf cache snapshot")
+                }
             }
         }
     }
@@ -60,13 +74,28 @@ fn refs(repo_dir: &Path) -> Vec<(String, PathBuf)> {
         if !ref_file.is_file() {
             continue;
         }
-        let Some(ref_name) = ref_file.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
-        let Ok(commit) = std::fs::read_to_string(&ref_file) else { continue };
+        let Some(ref_name) = ref_file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let Ok(commit) = std::fs::read_to_string(&ref_file) else {
+            continue;
+        };
         let commit = commit.trim();
-        if commit.is_empty() || commit.len() > 64 || !commit.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if commit.is_empty()
+            || commit.len() > 64
+            || !commit.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
             continue;
         }
-        let tag = if ref_name == "main" { DEFAULT_TAG.to_string() } else { ref_name };
+        let tag = if ref_name == "main" {
+            DEFAULT_TAG.to_string()
+        } else {
+            ref_name
+        };
         out.push((tag, repo_dir.join("snapshots").join(commit)));
     }
     out

@@ -65,7 +65,11 @@ impl FolderInfo {
     }
 
     pub fn modified(&self) -> SystemTime {
-        self.files.iter().map(|f| f.2).max().unwrap_or(SystemTime::UNIX_EPOCH)
+        self.files
+            .iter()
+            .map(|f| f.2)
+            .max()
+            .unwrap_or(SystemTime::UNIX_EPOCH)
     }
 
     /// sha256 over names, sizes and mtimes (or blob names when files are
@@ -73,7 +77,10 @@ impl FolderInfo {
     pub fn signature(&self) -> String {
         let mut hasher = Sha256::new();
         for (name, size, mtime, blob) in &self.files {
-            let nanos = mtime.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+            let nanos = mtime
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
             match blob {
                 Some(blob) => hasher.update(format!("{name}\0{size}\0{blob}\n")),
                 None => hasher.update(format!("{name}\0{size}\0{nanos}\n")),
@@ -95,7 +102,9 @@ pub(crate) fn check_model_dir(dir: &Path) -> Result<FolderInfo, String> {
     let mut files = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read folder: {e}"))?;
     for entry in entries.flatten() {
-        let Ok(name) = entry.file_name().into_string() else { continue };
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
         if name.starts_with('.') {
             continue;
         }
@@ -107,8 +116,15 @@ pub(crate) fn check_model_dir(dir: &Path) -> Result<FolderInfo, String> {
         if !meta.is_file() {
             continue;
         }
-        let blob = std::fs::read_link(&path).ok().and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()));
-        files.push((name, meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), blob));
+        let blob = std::fs::read_link(&path)
+            .ok()
+            .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()));
+        files.push((
+            name,
+            meta.len(),
+            meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            blob,
+        ));
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
     let has = |n: &str| files.iter().any(|f| f.0 == n && f.1 > 0);
@@ -126,15 +142,28 @@ pub(crate) fn check_model_dir(dir: &Path) -> Result<FolderInfo, String> {
 }
 
 /// The safetensors files a folder's weights consist of.
-fn weight_files(dir: &Path, files: &[(String, u64, SystemTime, Option<String>)]) -> Result<Vec<String>, String> {
+fn weight_files(
+    dir: &Path,
+    files: &[(String, u64, SystemTime, Option<String>)],
+) -> Result<Vec<String>, String> {
     let index = dir.join("model.safetensors.index.json");
     if files.iter().any(|f| f.0 == "model.safetensors.index.json") {
-        let doc = read_json_object(&index).map_err(|e| format!("model.safetensors.index.json: {e}"))?;
-        let map = doc.get("weight_map").and_then(|m| m.as_object()).ok_or("model.safetensors.index.json has no weight_map")?;
-        let mut shards: Vec<String> = map.values().filter_map(|v| v.as_str().map(str::to_string)).collect();
+        let doc =
+            read_json_object(&index).map_err(|e| format!("model.safetensors.index.json: {e}"))?;
+        let map = doc
+            .get("weight_map")
+            .and_then(|m| m.as_object())
+            .ok_or("model.safetensors.index.json has no weight_map")?;
+        let mut shards: Vec<String> = map
+            .values()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
         shards.sort();
         shards.dedup();
-        if let Some(bad) = shards.iter().find(|s| s.contains('/') || s.contains("..") || s.starts_with('.')) {
+        if let Some(bad) = shards
+            .iter()
+            .find(|s| s.contains('/') || s.contains("..") || s.starts_with('.'))
+        {
             return Err(format!("weight_map names an unsafe file {bad:?}"));
         }
         if let Some(missing) = shards.iter().find(|s| !files.iter().any(|f| &f.0 == *s)) {
@@ -145,7 +174,11 @@ fn weight_files(dir: &Path, files: &[(String, u64, SystemTime, Option<String>)])
         }
         return Ok(shards);
     }
-    let shards: Vec<String> = files.iter().filter(|f| f.0.ends_with(".safetensors")).map(|f| f.0.clone()).collect();
+    let shards: Vec<String> = files
+        .iter()
+        .filter(|f| f.0.ends_with(".safetensors"))
+        .map(|f| f.0.clone())
+        .collect();
     if shards.is_empty() {
         return Err("no *.safetensors weights".into());
     }
@@ -153,7 +186,9 @@ fn weight_files(dir: &Path, files: &[(String, u64, SystemTime, Option<String>)])
 }
 
 /// Reads a JSON file that must hold an object.
-pub(crate) fn read_json_object(path: &Path) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+pub(crate) fn read_json_object(
+    path: &Path,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
     if meta.len() > 64 << 20 {
         return Err("file is larger than 64 MiB".into());
@@ -175,10 +210,13 @@ pub(crate) fn check_safetensors(path: &Path) -> Result<TensorList, String> {
     let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let len = file.metadata().map_err(|e| e.to_string())?.len();
     let mut head = [0u8; 8];
-    file.read_exact(&mut head).map_err(|_| "shorter than a safetensors header".to_string())?;
+    file.read_exact(&mut head)
+        .map_err(|_| "shorter than a safetensors header".to_string())?;
     let n = u64::from_le_bytes(head);
     if n > MAX_HEADER || 8 + n > len {
-        return Err(format!("bad header length {n} (file is {len} bytes): truncated or not safetensors"));
+        return Err(format!(
+            "bad header length {n} (file is {len} bytes): truncated or not safetensors"
+        ));
     }
     let mut header = vec![0u8; usize::try_from(n).map_err(|_| "header too large")?];
     file.read_exact(&mut header).map_err(|e| e.to_string())?;
@@ -190,10 +228,20 @@ pub(crate) fn check_safetensors(path: &Path) -> Result<TensorList, String> {
         if name == "__metadata__" {
             continue;
         }
-        let offsets = info.get("data_offsets").and_then(|o| o.as_array()).ok_or(format!("{name}: no data_offsets"))?;
-        let stop = offsets.get(1).and_then(serde_json::Value::as_u64).ok_or(format!("{name}: bad data_offsets"))?;
+        let offsets = info
+            .get("data_offsets")
+            .and_then(|o| o.as_array())
+            .ok_or(format!("{name}: no data_offsets"))?;
+        let stop = offsets
+            .get(1)
+            .and_then(serde_json::Value::as_u64)
+            .ok_or(format!("{name}: bad data_offsets"))?;
         end = end.max(stop);
-        let dtype = info.get("dtype").and_then(|d| d.as_str()).unwrap_or("?").to_string();
+        let dtype = info
+            .get("dtype")
+            .and_then(|d| d.as_str())
+            .unwrap_or("?")
+            .to_string();
         let shape = info
             .get("shape")
             .and_then(|s| s.as_array())
@@ -224,12 +272,16 @@ pub(crate) fn scan_local(models_dir: &Path) -> Vec<Found> {
 pub(crate) fn candidate_dirs(models_dir: &Path) -> Vec<(ModelName, PathBuf)> {
     let mut out = Vec::new();
     for org in visible_entries(models_dir) {
-        let Some(org_name) = org.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
+        let Some(org_name) = org.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
+            continue;
+        };
         if !org.is_dir() {
             continue;
         }
         for dir in visible_entries(&org) {
-            let Some(folder) = dir.file_name().and_then(|n| n.to_str()) else { continue };
+            let Some(folder) = dir.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
             if !dir.is_dir() {
                 continue;
             }
@@ -255,7 +307,9 @@ fn local_found(name: ModelName, dir: PathBuf, info: &FolderInfo) -> Found {
             None
         }
     };
-    let digest = manifest.as_ref().map_or_else(|| signature.clone(), Manifest::digest);
+    let digest = manifest
+        .as_ref()
+        .map_or_else(|| signature.clone(), Manifest::digest);
     let entry = ModelEntry {
         name,
         path: dir,
@@ -270,7 +324,9 @@ fn local_found(name: ModelName, dir: PathBuf, info: &FolderInfo) -> Found {
 
 /// Entries of a folder whose names do not start with `.`; unreadable → empty.
 pub(crate) fn visible_entries(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut out: Vec<PathBuf> = entries
         .flatten()
         .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))

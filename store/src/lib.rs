@@ -18,6 +18,7 @@ mod alias;
 mod error;
 pub mod gguf;
 mod hf_cache;
+mod hub;
 mod layout;
 mod manifest;
 mod name;
@@ -30,10 +31,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 pub use error::StoreError;
+pub use hub::{HubConfig, PullProgress, DEFAULT_ENDPOINT};
 pub use layout::{ModelEntry, Source};
 pub use manifest::{Manifest, ManifestFile, Origin};
 pub use name::{ModelName, NameError};
-pub use pull::{HubConfig, PullProgress};
 pub use show::{ModelDetails, TensorInfo};
 pub use watch::{StoreEvent, StoreWatcher, WatchOptions};
 
@@ -55,7 +56,11 @@ impl StoreConfig {
     /// `HF_HOME/hub` and `~/.cache/huggingface/hub` (in that order, without
     /// duplicates) and Ollama's from `OLLAMA_MODELS` or `~/.ollama/models`.
     pub fn from_env(models_dir: PathBuf) -> StoreConfig {
-        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let var = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         let home = var("HOME");
         let mut hf = Vec::new();
         let candidates = [
@@ -69,7 +74,11 @@ impl StoreConfig {
             }
         }
         let ollama_dir = var("OLLAMA_MODELS").or_else(|| home.map(|h| h.join(".ollama/models")));
-        StoreConfig { models_dir, hf_cache_dirs: hf, ollama_dir }
+        StoreConfig {
+            models_dir,
+            hf_cache_dirs: hf,
+            ollama_dir,
+        }
     }
 }
 
@@ -91,9 +100,17 @@ struct Inner {
 impl Store {
     /// Opens (creating if needed) the store folder.
     pub fn open(config: StoreConfig) -> Result<Store, StoreError> {
-        fs_err::create_dir_all(&config.models_dir).map_err(|e| StoreError::io_at(&config.models_dir, e))?;
-        let inner = Inner { config, busy: Mutex::default(), ollama_checked: Mutex::default() };
-        Ok(Store { inner: Arc::new(inner) })
+        fs_err::create_dir_all(&config.models_dir)
+            .map_err(|e| StoreError::io_at(&config.models_dir, e))?;
+        clean_leftovers(&config.models_dir);
+        let inner = Inner {
+            config,
+            busy: Mutex::default(),
+            ollama_checked: Mutex::default(),
+        };
+        Ok(Store {
+            inner: Arc::new(inner),
+        })
     }
 
     /// The configuration the store was opened with.
@@ -121,7 +138,9 @@ impl Store {
             .scan()
             .into_iter()
             .find(|f| f.entry.name.same_as(&wanted))
-            .ok_or_else(|| StoreError::NotFound { name: name.to_string() })?;
+            .ok_or_else(|| StoreError::NotFound {
+                name: name.to_string(),
+            })?;
         if found.entry.source == Source::Ollama {
             return ollama::materialize(self, found.entry);
         }
@@ -140,7 +159,11 @@ impl Store {
             }
             Source::Local => self.delete_local(&entry)?,
             Source::HfCache | Source::Ollama => {
-                return Err(StoreError::ReadOnly { name: entry.name.to_string(), kind: entry.source, path: entry.path });
+                return Err(StoreError::ReadOnly {
+                    name: entry.name.to_string(),
+                    kind: entry.source,
+                    path: entry.path,
+                });
             }
         }
         tracing::info!(model = %entry.name, "deleted");
@@ -155,11 +178,15 @@ impl Store {
         let models = self.scan();
         if let Some(existing) = models.iter().find(|f| f.entry.name.same_as(&dst_name)) {
             if existing.entry.source != Source::Alias {
-                return Err(StoreError::AlreadyExists { name: existing.entry.name.to_string() });
+                return Err(StoreError::AlreadyExists {
+                    name: existing.entry.name.to_string(),
+                });
             }
         }
         if source.name.same_as(&dst_name) {
-            return Err(StoreError::AlreadyExists { name: dst_name.to_string() });
+            return Err(StoreError::AlreadyExists {
+                name: dst_name.to_string(),
+            });
         }
         // Point at the final target so alias chains never form.
         let target = match source.source {
@@ -170,7 +197,12 @@ impl Store {
             _ => source.name.clone(),
         };
         alias::write_alias(self.models_dir(), &dst_name, &target)?;
-        Ok(ModelEntry { name: dst_name, source: Source::Alias, read_only: false, ..source })
+        Ok(ModelEntry {
+            name: dst_name,
+            source: Source::Alias,
+            read_only: false,
+            ..source
+        })
     }
 
     /// What /api/show needs: config, chat template, generation defaults,
@@ -197,7 +229,10 @@ impl Store {
     ) -> Result<ModelEntry, StoreError> {
         let mut name = ModelName::parse(name)?;
         // Re-pulling a model typed in another case keeps the stored spelling.
-        if let Some((existing, _)) = layout::candidate_dirs(self.models_dir()).into_iter().find(|(n, _)| n.same_as(&name)) {
+        if let Some((existing, _)) = layout::candidate_dirs(self.models_dir())
+            .into_iter()
+            .find(|(n, _)| n.same_as(&name))
+        {
             name = existing;
         }
         let lock = self.busy_lock(&name);
@@ -216,9 +251,17 @@ impl Store {
         let name = ModelName::parse(name)?;
         let lock = self.busy_lock(&name);
         // try_lock, not blocking_lock: this may run on an async thread.
-        let _guard = lock.try_lock().map_err(|_| StoreError::Busy { name: name.to_string() })?;
-        if let Some(existing) = self.scan().into_iter().find(|f| f.entry.name.same_as(&name)) {
-            return Err(StoreError::AlreadyExists { name: existing.entry.name.to_string() });
+        let _guard = lock.try_lock().map_err(|_| StoreError::Busy {
+            name: name.to_string(),
+        })?;
+        if let Some(existing) = self
+            .scan()
+            .into_iter()
+            .find(|f| f.entry.name.same_as(&name))
+        {
+            return Err(StoreError::AlreadyExists {
+                name: existing.entry.name.to_string(),
+            });
         }
         let target = self.models_dir().join(name.relative_dir());
         gguf::import::import_to(self.models_dir(), gguf, &name, &target, None, progress)?;
@@ -229,7 +272,13 @@ impl Store {
     /// returned [`StoreWatcher`] is alive.
     pub fn watch(
         &self,
-    ) -> Result<(StoreWatcher, tokio::sync::mpsc::UnboundedReceiver<StoreEvent>), StoreError> {
+    ) -> Result<
+        (
+            StoreWatcher,
+            tokio::sync::mpsc::UnboundedReceiver<StoreEvent>,
+        ),
+        StoreError,
+    > {
         self.watch_with(WatchOptions::default())
     }
 
@@ -237,7 +286,13 @@ impl Store {
     pub fn watch_with(
         &self,
         options: WatchOptions,
-    ) -> Result<(StoreWatcher, tokio::sync::mpsc::UnboundedReceiver<StoreEvent>), StoreError> {
+    ) -> Result<
+        (
+            StoreWatcher,
+            tokio::sync::mpsc::UnboundedReceiver<StoreEvent>,
+        ),
+        StoreError,
+    > {
         watch::start(self.clone(), options)
     }
 
@@ -249,11 +304,17 @@ impl Store {
             .into_iter()
             .find(|f| f.entry.name.same_as(&wanted))
             .map(|f| f.entry)
-            .ok_or_else(|| StoreError::NotFound { name: name.to_string() })
+            .ok_or_else(|| StoreError::NotFound {
+                name: name.to_string(),
+            })
     }
 
     fn busy_lock(&self, name: &ModelName) -> Arc<tokio::sync::Mutex<()>> {
-        let mut busy = self.inner.busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut busy = self
+            .inner
+            .busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         busy.entry(name.key()).or_default().clone()
     }
 
@@ -302,14 +363,46 @@ impl Store {
         }
         // Rename first so the folder vanishes from listings at once, then
         // remove it at leisure.
-        let trash = self.models_dir().join(".trash").join(format!("{}-{}", std::process::id(), unique_suffix()));
+        let trash = self.models_dir().join(".trash").join(format!(
+            "{}-{}",
+            std::process::id(),
+            unique_suffix()
+        ));
         fs_err::create_dir_all(trash.parent().unwrap_or(self.models_dir()))?;
         fs_err::rename(dir, &trash)?;
         if manifest.exists() {
             fs_err::remove_file(&manifest)?;
         }
-        fs_err::remove_dir_all(&trash)?;
+        // The model is gone once renamed; failing to free the space is only logged.
+        if let Err(e) = fs_err::remove_dir_all(&trash) {
+            tracing::warn!(error = %e, "could not remove deleted model files");
+        }
         Ok(())
+    }
+}
+
+/// Removes what a crash can leave behind: folders renamed away for deletion
+/// and unfinished imports (pull staging is kept: pulls resume from it).
+/// Only entries idle for an hour go, so another process's running import or
+/// delete (the daemon and ollmlxctl share the store) is never disturbed.
+fn clean_leftovers(models_dir: &Path) {
+    let stale = |p: &Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(3600))
+    };
+    let trash = layout::visible_entries(&models_dir.join(".trash"));
+    let imports = layout::visible_entries(&models_dir.join(hub::PARTIAL_DIR))
+        .into_iter()
+        .filter(|d| {
+            d.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("import-"))
+        });
+    for dir in trash.into_iter().chain(imports).filter(|d| stale(d)) {
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 

@@ -102,28 +102,36 @@ impl Manifest {
     /// Reads and validates a manifest file.
     pub fn read(path: &Path) -> Result<Manifest, StoreError> {
         let text = fs_err::read_to_string(path)?;
-        let manifest: Manifest = serde_json::from_str(&text)
-            .map_err(|e| StoreError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
         if manifest.schema_version != SCHEMA_VERSION {
             return Err(StoreError::Corrupt {
                 path: path.to_path_buf(),
                 reason: format!("unsupported schema_version {}", manifest.schema_version),
             });
         }
-        let bad_file = manifest
-            .files
-            .iter()
-            .find(|f| f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_hexdigit()) || !is_safe_relative(&f.path));
+        let bad_file = manifest.files.iter().find(|f| {
+            f.sha256.len() != 64
+                || !f.sha256.bytes().all(|b| b.is_ascii_hexdigit())
+                || !is_safe_relative(&f.path)
+        });
         if let Some(f) = bad_file {
-            return Err(StoreError::Corrupt { path: path.to_path_buf(), reason: format!("bad file entry {:?}", f.path) });
+            return Err(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                reason: format!("bad file entry {:?}", f.path),
+            });
         }
         Ok(manifest)
     }
 
     /// Writes the manifest atomically (temp file + rename).
     pub fn write(&self, path: &Path) -> Result<(), StoreError> {
-        let text = serde_json::to_string_pretty(self)
-            .map_err(|e| StoreError::Corrupt { path: path.to_path_buf(), reason: e.to_string() })?;
+        let text = serde_json::to_string_pretty(self).map_err(|e| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
         write_atomic(path, text.as_bytes())
     }
 }
@@ -135,7 +143,10 @@ pub fn manifest_path(model_dir: &Path) -> PathBuf {
 
 /// `<parent>/<folder><suffix>` for a folder path.
 pub(crate) fn sibling_with_suffix(dir: &Path, suffix: &str) -> PathBuf {
-    let mut name = dir.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = dir
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(suffix);
     dir.with_file_name(name)
 }
@@ -159,7 +170,9 @@ pub(crate) fn is_safe_relative(path: &str) -> bool {
         && !path.starts_with('/')
         && !path.contains('\0')
         && !path.contains('\\')
-        && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+        && path
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
 /// Streams a file through sha256.

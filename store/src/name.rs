@@ -105,7 +105,11 @@ impl ModelName {
         check_part(input, "namespace", namespace, MAX_PART_LEN)?;
         check_part(input, "model", model, MAX_PART_LEN)?;
         check_part(input, "tag", tag, MAX_TAG_LEN)?;
-        Ok(ModelName { namespace: namespace.into(), model: model.into(), tag: tag.into() })
+        Ok(ModelName {
+            namespace: namespace.into(),
+            model: model.into(),
+            tag: tag.into(),
+        })
     }
 
     /// Builds a name from already separate parts, validating each.
@@ -114,7 +118,11 @@ impl ModelName {
         check_part(&shown, "namespace", namespace, MAX_PART_LEN)?;
         check_part(&shown, "model", model, MAX_PART_LEN)?;
         check_part(&shown, "tag", tag, MAX_TAG_LEN)?;
-        Ok(ModelName { namespace: namespace.into(), model: model.into(), tag: tag.into() })
+        Ok(ModelName {
+            namespace: namespace.into(),
+            model: model.into(),
+            tag: tag.into(),
+        })
     }
 
     /// The organisation / user (`library` for one-part names).
@@ -205,10 +213,14 @@ impl std::str::FromStr for ModelName {
 /// Drops an accepted host prefix (`hf.co/`, `huggingface.co/`, with or without
 /// a scheme); anything else is left for the part checks to judge.
 fn strip_host(name: &str) -> &str {
-    let no_scheme = name.strip_prefix("https://").or_else(|| name.strip_prefix("http://")).unwrap_or(name);
+    let no_scheme = name
+        .strip_prefix("https://")
+        .or_else(|| name.strip_prefix("http://"))
+        .unwrap_or(name);
     for host in ["hf.co/", "huggingface.co/", "www.huggingface.co/"] {
         // `get` rather than indexing: the input may split a multi-byte character here.
-        if let (Some(head), Some(rest)) = (no_scheme.get(..host.len()), no_scheme.get(host.len()..)) {
+        if let (Some(head), Some(rest)) = (no_scheme.get(..host.len()), no_scheme.get(host.len()..))
+        {
             if head.eq_ignore_ascii_case(host) && !rest.is_empty() {
                 return rest;
             }
@@ -220,17 +232,37 @@ fn strip_host(name: &str) -> &str {
 fn check_part(name: &str, part: &'static str, value: &str, max: usize) -> Result<(), NameError> {
     let shown = || name.escape_default().to_string();
     if value.is_empty() {
-        return Err(NameError::EmptyPart { name: shown(), part });
+        return Err(NameError::EmptyPart {
+            name: shown(),
+            part,
+        });
     }
     if value.chars().count() > max {
-        return Err(NameError::TooLong { name: shown(), part, max });
+        return Err(NameError::TooLong {
+            name: shown(),
+            part,
+            max,
+        });
     }
-    if let Some(ch) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))) {
-        return Err(NameError::BadChar { name: shown(), part, ch });
+    if let Some(ch) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+    {
+        return Err(NameError::BadChar {
+            name: shown(),
+            part,
+            ch,
+        });
     }
-    let first_ok = value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let first_ok = value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
     if !first_ok || value.contains("..") {
-        return Err(NameError::BadStart { name: shown(), part });
+        return Err(NameError::BadStart {
+            name: shown(),
+            part,
+        });
     }
     Ok(())
 }
@@ -242,7 +274,10 @@ mod tests {
     #[test]
     fn parses_repo_ids_tags_and_hosts() {
         let n = ModelName::parse("hf.co/mlx-community/Llama-3.2-1B-Instruct-4bit").unwrap();
-        assert_eq!(n.to_string(), "mlx-community/Llama-3.2-1B-Instruct-4bit:latest");
+        assert_eq!(
+            n.to_string(),
+            "mlx-community/Llama-3.2-1B-Instruct-4bit:latest"
+        );
         assert_eq!(n.revision(), "main");
         let n = ModelName::parse("org/name:v1.0").unwrap();
         assert_eq!((n.tag(), n.revision()), ("v1.0", "v1.0"));
@@ -254,7 +289,19 @@ mod tests {
 
     #[test]
     fn rejects_escapes() {
-        for bad in ["", "../x", "a/..", "/abs/x", "a/b/c", "a\0b/c", "a/b:", ":t", "a//b", ".hidden/x", "a/b c"] {
+        for bad in [
+            "",
+            "../x",
+            "a/..",
+            "/abs/x",
+            "a/b/c",
+            "a\0b/c",
+            "a/b:",
+            ":t",
+            "a//b",
+            ".hidden/x",
+            "a/b c",
+        ] {
             assert!(ModelName::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert!(ModelName::parse(&"a".repeat(97)).is_err());

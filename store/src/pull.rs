@@ -6,103 +6,17 @@
 
 use std::path::{Path, PathBuf};
 
-use hf_hub::api::tokio::{Api, ApiBuilder, ApiError, ApiRepo};
+use hf_hub::api::tokio::{ApiError, ApiRepo};
 use hf_hub::{Repo, RepoType};
-use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
+use crate::hub::{
+    build_api, list_repo, select_files, HubConfig, PullProgress, Wanted, PARTIAL_DIR,
+};
 use crate::layout::check_model_dir;
-use crate::manifest::{is_safe_relative, manifest_path, sha256_file, Manifest, ManifestFile, Origin};
+use crate::manifest::{manifest_path, sha256_file, Manifest, ManifestFile, Origin};
 use crate::name::ModelName;
 use crate::Store;
-
-/// Default hub.
-pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
-/// Hidden folder under the store root for partial pulls and imports.
-pub(crate) const PARTIAL_DIR: &str = ".partial";
-
-/// Which hub to pull from and how.
-#[derive(Clone, Debug)]
-pub struct HubConfig {
-    /// Base URL (`HF_ENDPOINT`), without a trailing slash.
-    pub endpoint: String,
-    /// Bearer token (`HF_TOKEN`, else the token file of `HF_HOME`).
-    pub token: Option<String>,
-    /// Download chunk size; an interrupted download resumes at a chunk boundary.
-    pub chunk_size: usize,
-}
-
-impl HubConfig {
-    /// A hub at `endpoint` without a token.
-    pub fn new(endpoint: impl Into<String>) -> HubConfig {
-        let endpoint: String = endpoint.into();
-        HubConfig { endpoint: endpoint.trim_end_matches('/').to_string(), token: None, chunk_size: 10_000_000 }
-    }
-
-    /// Reads `HF_ENDPOINT` and `HF_TOKEN` (falling back to
-    /// `$HF_HOME/token` or `~/.cache/huggingface/token`).
-    pub fn from_env() -> HubConfig {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        let mut hub = HubConfig::new(var("HF_ENDPOINT").unwrap_or_else(|| DEFAULT_ENDPOINT.to_string()));
-        hub.token = var("HF_TOKEN").or_else(|| {
-            let home = var("HF_HOME").map(PathBuf::from).or_else(|| var("HOME").map(|h| Path::new(&h).join(".cache/huggingface")))?;
-            let token = std::fs::read_to_string(home.join("token")).ok()?;
-            Some(token.trim().to_string()).filter(|t| !t.is_empty())
-        });
-        hub
-    }
-}
-
-/// One line of /api/pull progress, shaped like Ollama's.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct PullProgress {
-    /// `pulling manifest`, `pulling <file>`, `verifying sha256 digest`,
-    /// `writing manifest`, `success`, or an import step.
-    pub status: String,
-    /// `sha256:<hex>` of the file being transferred, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
-    /// Total bytes of the file.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub total: Option<u64>,
-    /// Bytes done so far.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub completed: Option<u64>,
-}
-
-impl PullProgress {
-    /// A status-only line.
-    pub fn status(status: impl Into<String>) -> PullProgress {
-        PullProgress { status: status.into(), digest: None, total: None, completed: None }
-    }
-}
-
-/// The hub's answer for `/api/models/{repo}/revision/{rev}?blobs=true`.
-#[derive(Debug, Deserialize)]
-struct RepoListing {
-    sha: String,
-    siblings: Vec<Sibling>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Sibling {
-    rfilename: String,
-    size: Option<u64>,
-    lfs: Option<Lfs>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Lfs {
-    sha256: String,
-    size: u64,
-}
-
-/// A file to fetch.
-struct Wanted {
-    path: String,
-    size: Option<u64>,
-    sha256: Option<String>,
-}
 
 /// Runs one pull of `name` into the store.
 pub(crate) async fn pull(
@@ -114,7 +28,11 @@ pub(crate) async fn pull(
     progress(PullProgress::status("pulling manifest"));
     let partial = store.models_dir().join(PARTIAL_DIR);
     let api = build_api(hub, &partial.join("hub"), name)?;
-    let repo = api.repo(Repo::with_revision(name.repo_id(), RepoType::Model, name.revision().to_string()));
+    let repo = api.repo(Repo::with_revision(
+        name.repo_id(),
+        RepoType::Model,
+        name.revision().to_string(),
+    ));
     let listing = list_repo(&repo, hub, name).await?;
     let files = select_files(name, &listing)?;
     let target = target_dir(store, name);
@@ -122,7 +40,12 @@ pub(crate) async fn pull(
         progress(PullProgress::status("success"));
         return Ok(());
     }
-    let staging = partial.join(format!("{}--{}--{}", name.namespace(), name.folder_name(), listing.sha));
+    let staging = partial.join(format!(
+        "{}--{}--{}",
+        name.namespace(),
+        name.folder_name(),
+        listing.sha
+    ));
     fs_err::create_dir_all(&staging).map_err(|e| StoreError::io_at(&staging, e))?;
     for file in &files {
         fetch_file(&repo, name, file, &staging, progress).await?;
@@ -131,88 +54,31 @@ pub(crate) async fn pull(
     let manifest_files = verify(&staging, &files)?;
     if let Err(reason) = check_model_dir(&staging) {
         let _ = fs_err::remove_dir_all(&staging);
-        return Err(StoreError::NotMlx { repo: name.repo_id(), reason });
+        return Err(StoreError::NotMlx {
+            repo: name.repo_id(),
+            reason,
+        });
     }
     progress(PullProgress::status("writing manifest"));
-    let origin = Origin::Huggingface { endpoint: hub.endpoint.clone(), repo: name.repo_id(), revision: listing.sha.clone() };
-    publish(store.models_dir(), &staging, &target, &Manifest::new(name.to_string(), origin, manifest_files))?;
-    let _ = fs_err::remove_dir_all(partial.join("hub").join(format!("models--{}--{}", name.namespace(), name.model())));
+    let origin = Origin::Huggingface {
+        endpoint: hub.endpoint.clone(),
+        repo: name.repo_id(),
+        revision: listing.sha.clone(),
+    };
+    publish(
+        store.models_dir(),
+        &staging,
+        &target,
+        &Manifest::new(name.to_string(), origin, manifest_files),
+    )?;
+    let _ = fs_err::remove_dir_all(partial.join("hub").join(format!(
+        "models--{}--{}",
+        name.namespace(),
+        name.model()
+    )));
     progress(PullProgress::status("success"));
     tracing::info!(model = %name, revision = %listing.sha, "pulled");
     Ok(())
-}
-
-fn build_api(hub: &HubConfig, cache: &Path, name: &ModelName) -> Result<Api, StoreError> {
-    fs_err::create_dir_all(cache).map_err(|e| StoreError::io_at(cache, e))?;
-    ApiBuilder::new()
-        .with_endpoint(hub.endpoint.clone())
-        .with_token(hub.token.clone())
-        .with_cache_dir(cache.to_path_buf())
-        .with_progress(false)
-        .with_chunk_size(Some(hub.chunk_size.max(1)))
-        .build()
-        .map_err(|e| api_error(name, cache, e))
-}
-
-async fn list_repo(repo: &ApiRepo, hub: &HubConfig, name: &ModelName) -> Result<RepoListing, StoreError> {
-    let hub_err = |message: String| StoreError::Hub { repo: name.repo_id(), message };
-    let response = repo
-        .info_request()
-        .query(&[("blobs", "true")])
-        .send()
-        .await
-        .map_err(|e| hub_err(format!("cannot reach {}: {e}", hub.endpoint)))?;
-    let status = response.status();
-    if matches!(status.as_u16(), 401 | 403 | 404) {
-        return Err(StoreError::NoSuchRepo {
-            repo: name.repo_id(),
-            revision: name.revision().to_string(),
-            endpoint: hub.endpoint.clone(),
-            status: status.as_u16(),
-        });
-    }
-    if !status.is_success() {
-        return Err(hub_err(format!("listing files failed: HTTP {status}")));
-    }
-    let body = response.bytes().await.map_err(|e| hub_err(format!("listing files: connection cut: {e}")))?;
-    serde_json::from_slice(&body).map_err(|e| hub_err(format!("listing files: unexpected reply: {e}")))
-}
-
-/// The files an MLX model needs: top-level configs, weights and tokenizer.
-fn select_files(name: &ModelName, listing: &RepoListing) -> Result<Vec<Wanted>, StoreError> {
-    let files: Vec<Wanted> = listing
-        .siblings
-        .iter()
-        .filter(|s| needed(&s.rfilename))
-        .map(|s| Wanted {
-            path: s.rfilename.clone(),
-            size: s.lfs.as_ref().map(|l| l.size).or(s.size),
-            sha256: s.lfs.as_ref().map(|l| l.sha256.to_lowercase()),
-        })
-        .collect();
-    let has = |pred: &dyn Fn(&str) -> bool| files.iter().any(|f| pred(&f.path));
-    let missing = if !has(&|p| p == "config.json") {
-        Some("no config.json")
-    } else if !has(&|p| p.ends_with(".safetensors")) {
-        Some("no .safetensors weights (for a GGUF repo, download the file and use `ollmlxctl import`)")
-    } else if !has(&|p| p == "tokenizer.json" || p == "tokenizer.model" || p == "tiktoken.model") {
-        Some("no tokenizer.json or tokenizer.model")
-    } else {
-        None
-    };
-    match missing {
-        Some(reason) => Err(StoreError::NotMlx { repo: name.repo_id(), reason: reason.to_string() }),
-        None => Ok(files),
-    }
-}
-
-fn needed(path: &str) -> bool {
-    if !is_safe_relative(path) || path.contains('/') || path.starts_with('.') {
-        return false;
-    }
-    let lower = path.to_ascii_lowercase();
-    [".safetensors", ".json", ".jinja", ".tiktoken"].iter().any(|ext| lower.ends_with(ext))
-        || ["tokenizer.model", "tiktoken.model", "merges.txt", "vocab.txt"].contains(&lower.as_str())
 }
 
 /// Where the model will live: an existing folder of the same name (any
@@ -221,11 +87,16 @@ fn target_dir(store: &Store, name: &ModelName) -> PathBuf {
     crate::layout::candidate_dirs(store.models_dir())
         .into_iter()
         .find(|(n, _)| n.same_as(name))
-        .map_or_else(|| store.models_dir().join(name.relative_dir()), |(_, dir)| dir)
+        .map_or_else(
+            || store.models_dir().join(name.relative_dir()),
+            |(_, dir)| dir,
+        )
 }
 
 fn up_to_date(target: &Path, sha: &str) -> bool {
-    let Ok(manifest) = Manifest::read(&manifest_path(target)) else { return false };
+    let Ok(manifest) = Manifest::read(&manifest_path(target)) else {
+        return false;
+    };
     matches!(&manifest.source, Origin::Huggingface { revision, .. } if revision == sha)
         && manifest.matches_dir(target)
         && check_model_dir(target).is_ok()
@@ -265,7 +136,10 @@ async fn fetch_file(
             return Ok(());
         }
     }
-    progress(PullProgress { completed: None, ..line(0) });
+    progress(PullProgress {
+        completed: None,
+        ..line(0)
+    });
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let download = repo.download_with_progress(&file.path, ChannelProgress(tx));
     tokio::pin!(download);
@@ -306,20 +180,37 @@ fn verify(staging: &Path, files: &[Wanted]) -> Result<Vec<ManifestFile>, StoreEr
         if let Some(expected) = &file.sha256 {
             if *expected != sha256 || !size_ok {
                 let _ = fs_err::remove_file(&path);
-                return Err(StoreError::Checksum { file: file.path.clone(), expected: expected.clone(), actual: sha256 });
+                return Err(StoreError::Checksum {
+                    file: file.path.clone(),
+                    expected: expected.clone(),
+                    actual: sha256,
+                });
             }
         } else if !size_ok {
             let _ = fs_err::remove_file(&path);
-            return Err(StoreError::Checksum { file: file.path.clone(), expected: format!("{} bytes", file.size.unwrap_or(0)), actual: format!("{size} bytes") });
+            return Err(StoreError::Checksum {
+                file: file.path.clone(),
+                expected: format!("{} bytes", file.size.unwrap_or(0)),
+                actual: format!("{size} bytes"),
+            });
         }
-        out.push(ManifestFile { path: file.path.clone(), size, sha256 });
+        out.push(ManifestFile {
+            path: file.path.clone(),
+            size,
+            sha256,
+        });
     }
     Ok(out)
 }
 
 /// Moves the finished folder into place (replacing an older version) and
 /// writes its manifest.
-pub(crate) fn publish(models_dir: &Path, staging: &Path, target: &Path, manifest: &Manifest) -> Result<(), StoreError> {
+pub(crate) fn publish(
+    models_dir: &Path,
+    staging: &Path,
+    target: &Path,
+    manifest: &Manifest,
+) -> Result<(), StoreError> {
     if let Some(parent) = target.parent() {
         fs_err::create_dir_all(parent).map_err(|e| StoreError::io_at(parent, e))?;
     }
@@ -340,13 +231,15 @@ pub(crate) fn publish(models_dir: &Path, staging: &Path, target: &Path, manifest
 }
 
 /// Turns hf-hub's error into ours, recognising a full disk and cut connections.
-fn api_error(name: &ModelName, path: &Path, err: ApiError) -> StoreError {
+pub(crate) fn api_error(name: &ModelName, path: &Path, err: ApiError) -> StoreError {
     match err {
         ApiError::IoError(e) => StoreError::io_at(path, e),
-        ApiError::RequestError(e) if e.status().is_some_and(|s| s.as_u16() == 404) => StoreError::Hub {
-            repo: name.repo_id(),
-            message: format!("file listed by the hub is missing: {e}"),
-        },
+        ApiError::RequestError(e) if e.status().is_some_and(|s| s.as_u16() == 404) => {
+            StoreError::Hub {
+                repo: name.repo_id(),
+                message: format!("file listed by the hub is missing: {e}"),
+            }
+        }
         other => StoreError::Hub {
             repo: name.repo_id(),
             message: format!("download interrupted ({other}); run the pull again to resume"),

@@ -41,16 +41,26 @@ pub struct ModelDetails {
 /// Reads the details of a resolved model.
 pub(crate) fn details(entry: ModelEntry) -> Result<ModelDetails, StoreError> {
     let dir = entry.path.clone();
-    let corrupt = |file: &str, reason: String| StoreError::Corrupt { path: dir.join(file), reason };
-    let config = read_json_object(&dir.join("config.json")).map_err(|e| corrupt("config.json", e))?;
-    let tok_config = optional_json(&dir.join("tokenizer_config.json")).map_err(|e| corrupt("tokenizer_config.json", e))?;
-    let generation = optional_json(&dir.join("generation_config.json")).map_err(|e| corrupt("generation_config.json", e))?;
+    let corrupt = |file: &str, reason: String| StoreError::Corrupt {
+        path: dir.join(file),
+        reason,
+    };
+    let config =
+        read_json_object(&dir.join("config.json")).map_err(|e| corrupt("config.json", e))?;
+    let tok_config = optional_json(&dir.join("tokenizer_config.json"))
+        .map_err(|e| corrupt("tokenizer_config.json", e))?;
+    let generation = optional_json(&dir.join("generation_config.json"))
+        .map_err(|e| corrupt("generation_config.json", e))?;
     let chat_template = chat_template(&dir, &tok_config);
     let parameters = parameters(&generation, &tok_config);
     let mut tensors = Vec::new();
     for file in safetensors_files(&dir) {
         let list = check_safetensors(&dir.join(&file)).map_err(|e| corrupt(&file, e))?;
-        tensors.extend(list.into_iter().map(|(name, dtype, shape)| TensorInfo { name, dtype, shape }));
+        tensors.extend(list.into_iter().map(|(name, dtype, shape)| TensorInfo {
+            name,
+            dtype,
+            shape,
+        }));
     }
     tensors.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(ModelDetails {
@@ -74,7 +84,10 @@ fn optional_json(path: &Path) -> Result<serde_json::Map<String, serde_json::Valu
 /// The template from chat_template.jinja, else tokenizer_config.json's
 /// `chat_template` (a string, or a list of `{name, template}` where
 /// `default` wins).
-fn chat_template(dir: &Path, tok_config: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+fn chat_template(
+    dir: &Path,
+    tok_config: &serde_json::Map<String, serde_json::Value>,
+) -> Option<String> {
     if let Ok(text) = std::fs::read_to_string(dir.join("chat_template.jinja")) {
         return Some(text);
     }
@@ -85,7 +98,9 @@ fn chat_template(dir: &Path, tok_config: &serde_json::Map<String, serde_json::Va
                 .iter()
                 .find(|t| t.get("name").and_then(|n| n.as_str()) == Some("default"))
                 .or_else(|| list.first())?;
-            pick.get("template").and_then(|t| t.as_str()).map(str::to_string)
+            pick.get("template")
+                .and_then(|t| t.as_str())
+                .map(str::to_string)
         }
         _ => None,
     }
@@ -97,7 +112,12 @@ fn parameters(
     tok_config: &serde_json::Map<String, serde_json::Value>,
 ) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for (hf, ollama) in [("temperature", "temperature"), ("top_p", "top_p"), ("top_k", "top_k"), ("repetition_penalty", "repeat_penalty")] {
+    for (hf, ollama) in [
+        ("temperature", "temperature"),
+        ("top_p", "top_p"),
+        ("top_k", "top_k"),
+        ("repetition_penalty", "repeat_penalty"),
+    ] {
         if let Some(v) = generation.get(hf).filter(|v| v.is_number()) {
             out.push((ollama.to_string(), v.to_string()));
         }
@@ -110,7 +130,9 @@ fn parameters(
 
 /// A special token given as a string or as `{"content": ...}`.
 fn token_text(v: &serde_json::Value) -> Option<String> {
-    v.as_str().map(str::to_string).or_else(|| v.get("content")?.as_str().map(str::to_string))
+    v.as_str()
+        .map(str::to_string)
+        .or_else(|| v.get("content")?.as_str().map(str::to_string))
 }
 
 fn safetensors_files(dir: &Path) -> Vec<String> {

@@ -41,7 +41,9 @@ pub struct WatchOptions {
 
 impl Default for WatchOptions {
     fn default() -> Self {
-        WatchOptions { debounce: Duration::from_millis(500) }
+        WatchOptions {
+            debounce: Duration::from_millis(500),
+        }
     }
 }
 
@@ -60,10 +62,17 @@ impl Drop for StoreWatcher {
 pub(crate) fn start(
     store: Store,
     options: WatchOptions,
-) -> Result<(StoreWatcher, tokio::sync::mpsc::UnboundedReceiver<StoreEvent>), StoreError> {
+) -> Result<
+    (
+        StoreWatcher,
+        tokio::sync::mpsc::UnboundedReceiver<StoreEvent>,
+    ),
+    StoreError,
+> {
     let (fs_tx, fs_rx) = mpsc::channel::<notify::Result<notify::Event>>();
     let config = notify::Config::default().with_follow_symlinks(false);
-    let watcher = notify::RecommendedWatcher::new(fs_tx, config).map_err(|e| watch_error(store.models_dir(), &e))?;
+    let watcher = notify::RecommendedWatcher::new(fs_tx, config)
+        .map_err(|e| watch_error(store.models_dir(), &e))?;
     let mut roots: Vec<PathBuf> = vec![store.models_dir().to_path_buf()];
     roots.extend(store.config().hf_cache_dirs.iter().cloned());
     if let Some(dir) = &store.config().ollama_dir {
@@ -71,10 +80,25 @@ pub(crate) fn start(
     }
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let stop = Arc::new(AtomicBool::new(false));
-    let mut state = Loop { store, options, watcher, unwatched: roots, tx, known: HashMap::new(), pending: HashMap::new() };
+    let mut state = Loop {
+        store,
+        options,
+        watcher,
+        unwatched: roots,
+        tx,
+        known: HashMap::new(),
+        pending: HashMap::new(),
+    };
     state.watch_roots();
-    if let Some(root) = state.unwatched.first().filter(|r| r.as_path() == state.store.models_dir()) {
-        return Err(StoreError::Watch { path: root.clone(), message: "cannot watch the store folder".into() });
+    if let Some(root) = state
+        .unwatched
+        .first()
+        .filter(|r| r.as_path() == state.store.models_dir())
+    {
+        return Err(StoreError::Watch {
+            path: root.clone(),
+            message: "cannot watch the store folder".into(),
+        });
     }
     state.known = state.snapshot();
     let thread_stop = stop.clone();
@@ -86,7 +110,10 @@ pub(crate) fn start(
 }
 
 fn watch_error(path: &Path, err: &notify::Error) -> StoreError {
-    StoreError::Watch { path: path.to_path_buf(), message: err.to_string() }
+    StoreError::Watch {
+        path: path.to_path_buf(),
+        message: err.to_string(),
+    }
 }
 
 struct Loop {
@@ -139,13 +166,19 @@ impl Loop {
     /// Ignores reads and the store's own hidden work folders.
     fn relevant(&self, event: &notify::Event) -> bool {
         if let EventKind::Access(kind) = event.kind {
-            if !matches!(kind, notify::event::AccessKind::Close(notify::event::AccessMode::Write)) {
+            if !matches!(
+                kind,
+                notify::event::AccessKind::Close(notify::event::AccessMode::Write)
+            ) {
                 return false;
             }
         }
         let root = self.store.models_dir();
         event.paths.iter().any(|p| match p.strip_prefix(root) {
-            Ok(rel) => !rel.components().next().is_some_and(|c| c.as_os_str().to_string_lossy().starts_with('.')),
+            Ok(rel) => !rel
+                .components()
+                .next()
+                .is_some_and(|c| c.as_os_str().to_string_lossy().starts_with('.')),
             Err(_) => true,
         })
     }
@@ -161,7 +194,12 @@ impl Loop {
     /// Diffs a fresh scan against what is registered and sends events.
     fn rescan(&mut self) -> Result<(), ()> {
         let now = self.snapshot();
-        let gone: Vec<String> = self.known.keys().filter(|k| !now.contains_key(*k)).cloned().collect();
+        let gone: Vec<String> = self
+            .known
+            .keys()
+            .filter(|k| !now.contains_key(*k))
+            .cloned()
+            .collect();
         for key in gone {
             if let Some((name, _)) = self.known.remove(&key) {
                 tracing::info!(model = %name, "model removed");
@@ -181,7 +219,11 @@ impl Loop {
                 continue;
             }
             self.pending.remove(&key);
-            let event = if previous.is_some() { StoreEvent::Changed(name.clone()) } else { StoreEvent::Added(name.clone()) };
+            let event = if previous.is_some() {
+                StoreEvent::Changed(name.clone())
+            } else {
+                StoreEvent::Added(name.clone())
+            };
             tracing::info!(model = %name, ?event, "model registered");
             self.known.insert(key, (name, sig));
             self.tx.send(event).map_err(|_| ())?;

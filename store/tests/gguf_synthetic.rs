@@ -14,18 +14,39 @@ use ollmlx_store::{Store, StoreConfig, StoreError};
 const HIDDEN: u64 = 256;
 
 fn tokenizer_meta() -> Vec<(&'static str, Meta)> {
-    let mut tokens: Vec<String> = ["<|endoftext|>", "a", "b", "ab", "Ġ", "Ġa", "<|im_start|>", "<|im_end|>"].iter().map(|s| s.to_string()).collect();
+    let mut tokens: Vec<String> = [
+        "<|endoftext|>",
+        "a",
+        "b",
+        "ab",
+        "Ġ",
+        "Ġa",
+        "<|im_start|>",
+        "<|im_end|>",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     tokens.extend((0..8).map(|i| format!("t{i}")));
-    let types: Vec<i32> = tokens.iter().map(|t| if t.starts_with("<|") { 3 } else { 1 }).collect();
+    let types: Vec<i32> = tokens
+        .iter()
+        .map(|t| if t.starts_with("<|") { 3 } else { 1 })
+        .collect();
     vec![
         ("tokenizer.ggml.model", Meta::Str("gpt2".into())),
         ("tokenizer.ggml.pre", Meta::Str("default".into())),
         ("tokenizer.ggml.tokens", Meta::Strs(tokens)),
         ("tokenizer.ggml.token_type", Meta::I32s(types)),
-        ("tokenizer.ggml.merges", Meta::Strs(vec!["a b".into(), "Ġ a".into()])),
+        (
+            "tokenizer.ggml.merges",
+            Meta::Strs(vec!["a b".into(), "Ġ a".into()]),
+        ),
         ("tokenizer.ggml.bos_token_id", Meta::U32(6)),
         ("tokenizer.ggml.eos_token_id", Meta::U32(7)),
-        ("tokenizer.chat_template", Meta::Str("{% for m in messages %}{{ m.content }}{% endfor %}".into())),
+        (
+            "tokenizer.chat_template",
+            Meta::Str("{% for m in messages %}{{ m.content }}{% endfor %}".into()),
+        ),
     ]
 }
 
@@ -47,7 +68,12 @@ fn model_meta(arch: &str) -> Vec<(&'static str, Meta)> {
 
 fn tensor(rng: &mut Rng, name: &str, ty: u32, dims: &[u64]) -> Tensor {
     let rows = dims.get(1).copied().unwrap_or(1) as usize;
-    Tensor { name: name.into(), dims: dims.to_vec(), ty, data: random_data(rng, ty, rows, dims[0] as usize) }
+    Tensor {
+        name: name.into(),
+        dims: dims.to_vec(),
+        ty,
+        data: random_data(rng, ty, rows, dims[0] as usize),
+    }
 }
 
 /// Every type this importer handles, spread over two layers.
@@ -59,7 +85,10 @@ fn all_types_model() -> Vec<Tensor> {
         tensor(&mut rng, "output_norm.weight", 0, &[h]),
         tensor(&mut rng, "output.weight", 14, &[h, 16]),
     ];
-    let layers: [[u32; 9]; 2] = [[0, 2, 3, 6, 7, 12, 13, 10, 1], [0, 11, 12, 14, 30, 1, 0, 8, 0]];
+    let layers: [[u32; 9]; 2] = [
+        [0, 2, 3, 6, 7, 12, 13, 10, 1],
+        [0, 11, 12, 14, 30, 1, 0, 8, 0],
+    ];
     for (l, types) in layers.iter().enumerate() {
         let parts = [
             ("attn_norm", vec![h]),
@@ -73,14 +102,24 @@ fn all_types_model() -> Vec<Tensor> {
             ("ffn_norm", vec![h]),
         ];
         for ((part, dims), ty) in parts.iter().zip(types) {
-            t.push(tensor(&mut rng, &format!("blk.{l}.{part}.weight"), *ty, dims));
+            t.push(tensor(
+                &mut rng,
+                &format!("blk.{l}.{part}.weight"),
+                *ty,
+                dims,
+            ));
         }
     }
     t
 }
 
 fn store(dir: &Path) -> Store {
-    Store::open(StoreConfig { models_dir: dir.join("models"), hf_cache_dirs: vec![], ollama_dir: None }).unwrap()
+    Store::open(StoreConfig {
+        models_dir: dir.join("models"),
+        hf_cache_dirs: vec![],
+        ollama_dir: None,
+    })
+    .unwrap()
 }
 
 #[test]
@@ -89,7 +128,9 @@ fn every_supported_type_matches_an_independent_reader() {
     let file = dir.path().join("all.gguf");
     std::fs::write(&file, write(&model_meta("llama"), &all_types_model())).unwrap();
     let store = store(dir.path());
-    let entry = store.import_gguf(&file, "test/all-types", &mut |_| {}).unwrap();
+    let entry = store
+        .import_gguf(&file, "test/all-types", &mut |_| {})
+        .unwrap();
     let out = Command::new(common::venv_python())
         .arg(common::repo_root().join("store/tests/py/gguf_ref.py"))
         .arg(&file)
@@ -97,17 +138,31 @@ fn every_supported_type_matches_an_independent_reader() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(summary["compared"], 21, "{summary}");
-    assert_eq!(summary["types"], serde_json::json!([0, 1, 2, 3, 6, 7, 8, 10, 11, 12, 13, 14, 30]));
-    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(entry.path.join("config.json")).unwrap()).unwrap();
+    assert_eq!(
+        summary["types"],
+        serde_json::json!([0, 1, 2, 3, 6, 7, 8, 10, 11, 12, 13, 14, 30])
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(entry.path.join("config.json")).unwrap()).unwrap();
     let q = &config["quantization"];
-    assert_eq!((q["bits"].as_u64(), q["group_size"].as_u64()), (Some(4), Some(32)));
+    assert_eq!(
+        (q["bits"].as_u64(), q["group_size"].as_u64()),
+        (Some(4), Some(32))
+    );
     assert_eq!(q["model.embed_tokens"]["bits"], 8);
     assert_eq!(q["model.layers.0.self_attn.v_proj"]["bits"], 5);
     assert_eq!(q["model.layers.1.mlp.down_proj"]["bits"], 8);
-    assert!(q.get("model.layers.0.mlp.down_proj").is_none(), "Q2_K is dequantized, not quantized");
+    assert!(
+        q.get("model.layers.0.mlp.down_proj").is_none(),
+        "Q2_K is dequantized, not quantized"
+    );
     assert_eq!(config["tie_word_embeddings"], false);
     assert_eq!(config["eos_token_id"], 7);
 }
@@ -117,10 +172,15 @@ fn assert_refused(bytes: &[u8], want: &str) {
     let file = dir.path().join("bad.gguf");
     std::fs::write(&file, bytes).unwrap();
     let store = store(dir.path());
-    let err = store.import_gguf(&file, "test/bad", &mut |_| {}).unwrap_err();
+    let err = store
+        .import_gguf(&file, "test/bad", &mut |_| {})
+        .unwrap_err();
     assert!(matches!(err, StoreError::Gguf { .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains(want) && msg.contains("bad.gguf"), "{msg:?} lacks {want:?}");
+    assert!(
+        msg.contains(want) && msg.contains("bad.gguf"),
+        "{msg:?} lacks {want:?}"
+    );
     assert!(store.list().is_empty());
     let leftovers: Vec<_> = walk(store.models_dir());
     assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
@@ -142,7 +202,10 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn bad_gguf_files_are_refused_with_clear_errors() {
     let mut rng = Rng(7);
-    let good = write(&model_meta("llama"), &[tensor(&mut rng, "token_embd.weight", 8, &[HIDDEN, 16])]);
+    let good = write(
+        &model_meta("llama"),
+        &[tensor(&mut rng, "token_embd.weight", 8, &[HIDDEN, 16])],
+    );
     let mut magic = good.clone();
     magic[..4].copy_from_slice(b"GGML");
     assert_refused(&magic, "not a GGUF file");
@@ -159,8 +222,16 @@ fn bad_gguf_files_are_refused_with_clear_errors() {
     // First key length (at byte 24) claims more bytes than the file has.
     huge[24..32].copy_from_slice(&u64::MAX.to_le_bytes());
     assert_refused(&huge, "corrupt");
-    assert_refused(&write(&model_meta("mamba"), &[]), "unsupported architecture \"mamba\"");
-    let iq = Tensor { name: "token_embd.weight".into(), dims: vec![HIDDEN, 16], ty: 16, data: vec![0; 1024] };
+    assert_refused(
+        &write(&model_meta("mamba"), &[]),
+        "unsupported architecture \"mamba\"",
+    );
+    let iq = Tensor {
+        name: "token_embd.weight".into(),
+        dims: vec![HIDDEN, 16],
+        ty: 16,
+        data: vec![0; 1024],
+    };
     assert_refused(&write(&model_meta("llama"), &[iq]), "IQ2_XXS");
     let moe = tensor(&mut rng, "blk.0.ffn_gate_exps.weight", 0, &[HIDDEN, 4]);
     assert_refused(&write(&model_meta("llama"), &[moe]), "ffn_gate_exps");
@@ -180,8 +251,16 @@ fn import_refuses_to_overwrite_and_rejects_bad_names() {
     std::fs::write(&file, write(&model_meta("llama"), &all_types_model())).unwrap();
     let store = store(dir.path());
     store.import_gguf(&file, "test/m", &mut |_| {}).unwrap();
-    assert!(matches!(store.import_gguf(&file, "TEST/M", &mut |_| {}), Err(StoreError::AlreadyExists { .. })));
-    assert!(matches!(store.import_gguf(&file, "../escape", &mut |_| {}), Err(StoreError::InvalidName(_))));
-    let missing = store.import_gguf(&dir.path().join("nope.gguf"), "test/n", &mut |_| {}).unwrap_err();
+    assert!(matches!(
+        store.import_gguf(&file, "TEST/M", &mut |_| {}),
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    assert!(matches!(
+        store.import_gguf(&file, "../escape", &mut |_| {}),
+        Err(StoreError::InvalidName(_))
+    ));
+    let missing = store
+        .import_gguf(&dir.path().join("nope.gguf"), "test/n", &mut |_| {})
+        .unwrap_err();
     assert!(missing.to_string().contains("nope.gguf"), "{missing}");
 }

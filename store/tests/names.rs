@@ -51,7 +51,9 @@ proptest! {
 #[test]
 fn over_long_and_empty_parts_are_rejected_with_clear_errors() {
     let long = "a".repeat(97);
-    let err = ModelName::parse(&format!("org/{long}")).unwrap_err().to_string();
+    let err = ModelName::parse(&format!("org/{long}"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("longer than 96"), "{err}");
     let err = ModelName::parse("/x").unwrap_err().to_string();
     assert!(err.contains("empty"), "{err}");

@@ -8,7 +8,12 @@ use common::hub::{model_repo, sha_of, Hub};
 use ollmlx_store::{HubConfig, Manifest, PullProgress, Store, StoreConfig, StoreError};
 
 fn store(dir: &tempfile::TempDir) -> Store {
-    Store::open(StoreConfig { models_dir: dir.path().join("models"), hf_cache_dirs: vec![], ollama_dir: None }).unwrap()
+    Store::open(StoreConfig {
+        models_dir: dir.path().join("models"),
+        hf_cache_dirs: vec![],
+        ollama_dir: None,
+    })
+    .unwrap()
 }
 
 fn hub_config(hub: &Hub) -> HubConfig {
@@ -17,9 +22,18 @@ fn hub_config(hub: &Hub) -> HubConfig {
     config
 }
 
-async fn pull(store: &Store, hub: &Hub, name: &str) -> (Result<ollmlx_store::ModelEntry, StoreError>, Vec<PullProgress>) {
+async fn pull(
+    store: &Store,
+    hub: &Hub,
+    name: &str,
+) -> (
+    Result<ollmlx_store::ModelEntry, StoreError>,
+    Vec<PullProgress>,
+) {
     let mut lines = Vec::new();
-    let result = store.pull_from(&hub_config(hub), name, &mut |p| lines.push(p)).await;
+    let result = store
+        .pull_from(&hub_config(hub), name, &mut |p| lines.push(p))
+        .await;
     (result, lines)
 }
 
@@ -42,17 +56,31 @@ fn visible_tree(store: &Store) -> Vec<String> {
 #[tokio::test]
 async fn pull_publishes_folder_manifest_and_ollama_progress() {
     let hub = Hub::start().await;
-    hub.add_repo("mlx-community/Tiny-4bit", "main", &sha_of(1), model_repo(300_000, 1));
+    hub.add_repo(
+        "mlx-community/Tiny-4bit",
+        "main",
+        &sha_of(1),
+        model_repo(300_000, 1),
+    );
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir);
     let (result, lines) = pull(&store, &hub, "hf.co/mlx-community/Tiny-4bit").await;
     let entry = result.unwrap();
     assert_eq!(entry.name.to_string(), "mlx-community/Tiny-4bit:latest");
-    assert_eq!(entry.path, store.models_dir().join("mlx-community/Tiny-4bit"));
+    assert_eq!(
+        entry.path,
+        store.models_dir().join("mlx-community/Tiny-4bit")
+    );
     let statuses: Vec<&str> = lines.iter().map(|l| l.status.as_str()).collect();
     assert_eq!(statuses.first(), Some(&"pulling manifest"));
-    assert_eq!(&statuses[statuses.len() - 3..], &["verifying sha256 digest", "writing manifest", "success"]);
-    let weights = lines.iter().filter(|l| l.status == "pulling model.safetensors").collect::<Vec<_>>();
+    assert_eq!(
+        &statuses[statuses.len() - 3..],
+        &["verifying sha256 digest", "writing manifest", "success"]
+    );
+    let weights = lines
+        .iter()
+        .filter(|l| l.status == "pulling model.safetensors")
+        .collect::<Vec<_>>();
     let last = weights.last().unwrap();
     assert!(last.digest.as_ref().unwrap().starts_with("sha256:"));
     assert_eq!(last.total, last.completed);
@@ -60,14 +88,35 @@ async fn pull_publishes_folder_manifest_and_ollama_progress() {
     let json = serde_json::to_string(&lines[0]).unwrap();
     assert_eq!(json, r#"{"status":"pulling manifest"}"#);
     // Only what an MLX model needs was fetched.
-    let mut files: Vec<String> = std::fs::read_dir(&entry.path).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into()).collect();
+    let mut files: Vec<String> = std::fs::read_dir(&entry.path)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into())
+        .collect();
     files.sort();
-    assert_eq!(files, ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]);
+    assert_eq!(
+        files,
+        [
+            "config.json",
+            "generation_config.json",
+            "model.safetensors",
+            "tokenizer.json",
+            "tokenizer_config.json"
+        ]
+    );
     assert_eq!(hub.served("model.gguf"), 0);
-    let manifest = Manifest::read(&store.models_dir().join("mlx-community/Tiny-4bit.manifest.json")).unwrap();
+    let manifest = Manifest::read(
+        &store
+            .models_dir()
+            .join("mlx-community/Tiny-4bit.manifest.json"),
+    )
+    .unwrap();
     assert_eq!(manifest.digest(), entry.digest);
     assert_eq!(manifest.files.len(), 5);
-    assert_eq!(store.resolve("MLX-COMMUNITY/tiny-4bit").unwrap().digest, entry.digest);
+    assert_eq!(
+        store.resolve("MLX-COMMUNITY/tiny-4bit").unwrap().digest,
+        entry.digest
+    );
 }
 
 #[tokio::test]
@@ -76,7 +125,10 @@ async fn unknown_repo_is_not_found_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir);
     let err = pull(&store, &hub, "nobody/nothing").await.0.unwrap_err();
-    assert!(matches!(err, StoreError::NoSuchRepo { status: 404, .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::NoSuchRepo { status: 404, .. }),
+        "{err}"
+    );
     assert!(err.is_not_found());
     assert!(err.to_string().contains("nobody/nothing"));
     assert!(visible_tree(&store).is_empty());
@@ -85,11 +137,17 @@ async fn unknown_repo_is_not_found_and_writes_nothing() {
 #[tokio::test]
 async fn repo_without_safetensors_is_not_an_mlx_model() {
     let hub = Hub::start().await;
-    let files = model_repo(1000, 2).into_iter().filter(|f| f.path != "model.safetensors").collect();
+    let files = model_repo(1000, 2)
+        .into_iter()
+        .filter(|f| f.path != "model.safetensors")
+        .collect();
     hub.add_repo("someone/Model-GGUF", "main", &sha_of(2), files);
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir);
-    let err = pull(&store, &hub, "someone/Model-GGUF").await.0.unwrap_err();
+    let err = pull(&store, &hub, "someone/Model-GGUF")
+        .await
+        .0
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotMlx { .. }), "{err}");
     assert!(err.to_string().contains("ollmlxctl import"), "{err}");
     assert!(visible_tree(&store).is_empty());
@@ -99,7 +157,12 @@ async fn repo_without_safetensors_is_not_an_mlx_model() {
 async fn interrupted_pull_is_never_a_model_and_resumes() {
     let hub = Hub::start().await;
     let repo = model_repo(600_000, 3);
-    let size = repo.iter().find(|f| f.path == "model.safetensors").unwrap().bytes.len() as u64;
+    let size = repo
+        .iter()
+        .find(|f| f.path == "model.safetensors")
+        .unwrap()
+        .bytes
+        .len() as u64;
     hub.add_repo("org/Resumable", "main", &sha_of(3), repo);
     *hub.state.cut.lock().unwrap() = Some(("model.safetensors".into(), 400_000));
     let dir = tempfile::tempdir().unwrap();
@@ -108,14 +171,21 @@ async fn interrupted_pull_is_never_a_model_and_resumes() {
     assert!(matches!(err, StoreError::Hub { .. }), "{err}");
     assert!(err.to_string().contains("pull again"), "{err}");
     assert!(store.list().is_empty());
-    assert!(visible_tree(&store).is_empty(), "{:?}", visible_tree(&store));
+    assert!(
+        visible_tree(&store).is_empty(),
+        "{:?}",
+        visible_tree(&store)
+    );
     // Wait for hf-hub's background chunk tasks of the failed attempt to settle.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     *hub.state.cut.lock().unwrap() = None;
     hub.reset_served();
     let entry = pull(&store, &hub, "org/Resumable").await.0.unwrap();
     let second = hub.served("model.safetensors");
-    assert!(second < size - 300_000, "resumed pull fetched {second} of {size} bytes");
+    assert!(
+        second < size - 300_000,
+        "resumed pull fetched {second} of {size} bytes"
+    );
     let stored = std::fs::read(entry.path.join("model.safetensors")).unwrap();
     assert_eq!(stored.len() as u64, size);
     assert_eq!(store.list().len(), 1);
@@ -136,7 +206,10 @@ async fn corrupted_file_is_refused_and_refetched() {
     *hub.state.corrupt.lock().unwrap() = None;
     hub.reset_served();
     pull(&store, &hub, "org/Corrupt").await.0.unwrap();
-    assert!(hub.served("model.safetensors") >= 100_000, "the corrupt file was fetched again");
+    assert!(
+        hub.served("model.safetensors") >= 100_000,
+        "the corrupt file was fetched again"
+    );
 }
 
 #[tokio::test]

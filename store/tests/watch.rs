@@ -12,14 +12,31 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 const DEBOUNCE: Duration = Duration::from_millis(150);
 
-fn watched(models: &Path, hf: Vec<std::path::PathBuf>) -> (Store, ollmlx_store::StoreWatcher, UnboundedReceiver<StoreEvent>) {
-    let store = Store::open(StoreConfig { models_dir: models.to_path_buf(), hf_cache_dirs: hf, ollama_dir: None }).unwrap();
-    let (watcher, rx) = store.watch_with(WatchOptions { debounce: DEBOUNCE }).unwrap();
+fn watched(
+    models: &Path,
+    hf: Vec<std::path::PathBuf>,
+) -> (
+    Store,
+    ollmlx_store::StoreWatcher,
+    UnboundedReceiver<StoreEvent>,
+) {
+    let store = Store::open(StoreConfig {
+        models_dir: models.to_path_buf(),
+        hf_cache_dirs: hf,
+        ollama_dir: None,
+    })
+    .unwrap();
+    let (watcher, rx) = store
+        .watch_with(WatchOptions { debounce: DEBOUNCE })
+        .unwrap();
     (store, watcher, rx)
 }
 
 async fn next(rx: &mut UnboundedReceiver<StoreEvent>) -> StoreEvent {
-    tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("an event within 10 s").expect("watcher alive")
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("an event within 10 s")
+        .expect("watcher alive")
 }
 
 /// Waits several debounce periods and asserts nothing was reported.
@@ -47,7 +64,11 @@ async fn folder_copied_in_by_hand_is_added_once_complete() {
     }
     // Weights arrive in two halves; half a file is not a model.
     let weights = &files.iter().find(|f| f.0 == "model.safetensors").unwrap().1;
-    std::fs::write(target.join("model.safetensors"), &weights[..weights.len() / 2]).unwrap();
+    std::fs::write(
+        target.join("model.safetensors"),
+        &weights[..weights.len() / 2],
+    )
+    .unwrap();
     quiet(&mut rx).await;
     std::fs::write(target.join("model.safetensors"), weights).unwrap();
     assert_eq!(next(&mut rx).await, StoreEvent::Added(name("org/Arriving")));
@@ -60,7 +81,11 @@ async fn removed_and_changed_models_are_reported() {
     common::write_model(&dir.path().join("org/A"), 1);
     common::write_model(&dir.path().join("org/B"), 2);
     let (store, _w, mut rx) = watched(dir.path(), vec![]);
-    std::fs::write(dir.path().join("org/A/model.safetensors"), common::safetensors_bytes("w", 500)).unwrap();
+    std::fs::write(
+        dir.path().join("org/A/model.safetensors"),
+        common::safetensors_bytes("w", 500),
+    )
+    .unwrap();
     assert_eq!(next(&mut rx).await, StoreEvent::Changed(name("org/A")));
     store.delete("org/B").unwrap();
     assert_eq!(next(&mut rx).await, StoreEvent::Removed(name("org/B")));
@@ -87,7 +112,10 @@ async fn hf_cache_download_is_added_even_if_the_cache_appears_later() {
     }
     // huggingface_hub writes the ref last.
     std::fs::write(repo.join("refs/main"), "c0ffee").unwrap();
-    assert_eq!(next(&mut rx).await, StoreEvent::Added(name("mlx-community/Fresh")));
+    assert_eq!(
+        next(&mut rx).await,
+        StoreEvent::Added(name("mlx-community/Fresh"))
+    );
 }
 
 #[tokio::test]

@@ -42,11 +42,19 @@ impl Hparams {
         let key = |k: &str| format!("{arch}.{k}");
         let hidden = gguf.u64(&key("embedding_length"))?;
         let heads = gguf.u64(&key("attention.head_count"))?;
-        let kv_heads = gguf.get(&key("attention.head_count_kv")).and_then(Value::as_u64).unwrap_or(heads);
+        let kv_heads = gguf
+            .get(&key("attention.head_count_kv"))
+            .and_then(Value::as_u64)
+            .unwrap_or(heads);
         if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 {
-            return Err(GgufError::Corrupt(format!("bad head counts {heads}/{kv_heads}")));
+            return Err(GgufError::Corrupt(format!(
+                "bad head counts {heads}/{kv_heads}"
+            )));
         }
-        let head_dim = gguf.get(&key("attention.key_length")).and_then(Value::as_u64).unwrap_or(hidden / heads);
+        let head_dim = gguf
+            .get(&key("attention.key_length"))
+            .and_then(Value::as_u64)
+            .unwrap_or(hidden / heads);
         if head_dim == 0 || head_dim % 2 != 0 {
             return Err(GgufError::Corrupt(format!("bad head dimension {head_dim}")));
         }
@@ -65,7 +73,13 @@ impl Hparams {
     }
 
     /// config.json for the converted model.
-    pub fn config_json(&self, tok: &TokenizerFiles, tied: bool, rope_scaling: Option<Json>, quantization: Option<Json>) -> Json {
+    pub fn config_json(
+        &self,
+        tok: &TokenizerFiles,
+        tied: bool,
+        rope_scaling: Option<Json>,
+        quantization: Option<Json>,
+    ) -> Json {
         let class = match self.arch.as_str() {
             "qwen2" => "Qwen2ForCausalLM",
             "qwen3" => "Qwen3ForCausalLM",
@@ -106,7 +120,10 @@ impl Hparams {
     /// For a GGUF tensor name, the HF name and, for llama's Q/K projections,
     /// the head count whose rows llama.cpp permuted.
     pub fn map_name(&self, gguf_name: &str) -> Result<(String, Option<u64>), GgufError> {
-        let unknown = || GgufError::BadTensor { tensor: gguf_name.to_string(), reason: format!("no mapping for architecture {}", self.arch) };
+        let unknown = || GgufError::BadTensor {
+            tensor: gguf_name.to_string(),
+            reason: format!("no mapping for architecture {}", self.arch),
+        };
         let (stem, suffix) = gguf_name.rsplit_once('.').ok_or_else(unknown)?;
         if !matches!(suffix, "weight" | "bias") {
             return Err(unknown());
@@ -164,8 +181,15 @@ fn f32_value(gguf: &GgufFile, key: &str) -> Option<f64> {
 /// Recovers Llama 3 rope scaling from the `rope_freqs` factors llama.cpp
 /// stores, by recomputing them with the standard parameters; anything else
 /// is refused rather than served with wrong positions.
-pub fn llama3_rope_scaling(factors: &[f32], hp: &Hparams, gguf: &GgufFile) -> Result<Json, GgufError> {
-    let bad = |reason: String| GgufError::BadTensor { tensor: "rope_freqs.weight".into(), reason };
+pub fn llama3_rope_scaling(
+    factors: &[f32],
+    hp: &Hparams,
+    gguf: &GgufFile,
+) -> Result<Json, GgufError> {
+    let bad = |reason: String| GgufError::BadTensor {
+        tensor: "rope_freqs.weight".into(),
+        reason,
+    };
     let factor = f64::from(factors.iter().copied().fold(f32::MIN, f32::max));
     let original = gguf
         .get(&format!("{}.rope.scaling.original_context_length", hp.arch))
@@ -187,9 +211,13 @@ pub fn llama3_rope_scaling(factors: &[f32], hp: &Hparams, gguf: &GgufFile) -> Re
             1.0 / ((1.0 - smooth) / factor + smooth)
         };
         if (expected - f64::from(got)).abs() > 1e-3 * expected.abs().max(1.0) {
-            return Err(bad(format!("rope frequency factors are not Llama 3 scaling (index {i}: {got} vs {expected})")));
+            return Err(bad(format!(
+                "rope frequency factors are not Llama 3 scaling (index {i}: {got} vs {expected})"
+            )));
         }
     }
-    Ok(json!({"rope_type": "llama3", "factor": factor, "low_freq_factor": low, "high_freq_factor": high,
-              "original_max_position_embeddings": original}))
+    Ok(
+        json!({"rope_type": "llama3", "factor": factor, "low_freq_factor": low, "high_freq_factor": high,
+              "original_max_position_embeddings": original}),
+    )
 }

@@ -14,7 +14,13 @@ fn f16_at(b: &[u8], i: usize) -> f32 {
 
 /// Decodes one row of a 32-group type into `q` (values), `scales` and
 /// `biases` (one per 32 values).
-pub(crate) fn unpack_row(ty: GgmlType, src: &[u8], q: &mut [u8], scales: &mut [f32], biases: &mut [f32]) {
+pub(crate) fn unpack_row(
+    ty: GgmlType,
+    src: &[u8],
+    q: &mut [u8],
+    scales: &mut [f32],
+    biases: &mut [f32],
+) {
     match ty {
         GgmlType::Q4_K | GgmlType::Q5_K => unpack_k(ty, src, q, scales, biases),
         _ => unpack_32(ty, src, q, scales, biases),
@@ -80,7 +86,10 @@ fn scale_min(j: usize, s: &[u8]) -> (u8, u8) {
     if j < 4 {
         (s[j] & 63, s[j + 4] & 63)
     } else {
-        ((s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4), (s[j + 4] >> 4) | ((s[j] >> 6) << 4))
+        (
+            (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4),
+            (s[j + 4] >> 4) | ((s[j] >> 6) << 4),
+        )
     }
 }
 
@@ -95,7 +104,11 @@ fn unpack_k(ty: GgmlType, src: &[u8], q: &mut [u8], scales: &mut [f32], biases: 
     for (blk, b) in src.chunks_exact(size).enumerate() {
         let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
         let sc = &b[4..16];
-        let (qh, qs) = if five { (&b[16..48], &b[48..176]) } else { (&b[0..0], &b[16..144]) };
+        let (qh, qs) = if five {
+            (&b[16..48], &b[48..176])
+        } else {
+            (&b[0..0], &b[16..144])
+        };
         for i in 0..8 {
             let (s, m) = scale_min(i, sc);
             scales[blk * 8 + i] = d * f32::from(s);
@@ -103,7 +116,11 @@ fn unpack_k(ty: GgmlType, src: &[u8], q: &mut [u8], scales: &mut [f32], biases: 
             let chunk = &qs[(i / 2) * 32..(i / 2) * 32 + 32];
             let y = &mut q[blk * 256 + i * 32..blk * 256 + (i + 1) * 32];
             for l in 0..32 {
-                let nib = if i % 2 == 0 { chunk[l] & 0x0F } else { chunk[l] >> 4 };
+                let nib = if i % 2 == 0 {
+                    chunk[l] & 0x0F
+                } else {
+                    chunk[l] >> 4
+                };
                 let high = if five { ((qh[l] >> i) & 1) << 4 } else { 0 };
                 y[l] = nib | high;
             }

@@ -36,13 +36,43 @@ impl GgmlType {
     /// Human name (`Q4_K`, or `type 23` for types this crate does not know).
     pub fn name(self) -> String {
         let known = [
-            (0, "F32"), (1, "F16"), (2, "Q4_0"), (3, "Q4_1"), (6, "Q5_0"), (7, "Q5_1"), (8, "Q8_0"), (9, "Q8_1"),
-            (10, "Q2_K"), (11, "Q3_K"), (12, "Q4_K"), (13, "Q5_K"), (14, "Q6_K"), (15, "Q8_K"), (16, "IQ2_XXS"),
-            (17, "IQ2_XS"), (18, "IQ3_XXS"), (19, "IQ1_S"), (20, "IQ4_NL"), (21, "IQ3_S"), (22, "IQ2_S"),
-            (23, "IQ4_XS"), (24, "I8"), (25, "I16"), (26, "I32"), (27, "I64"), (28, "F64"), (29, "IQ1_M"), (30, "BF16"),
-            (34, "TQ1_0"), (35, "TQ2_0"), (39, "MXFP4"),
+            (0, "F32"),
+            (1, "F16"),
+            (2, "Q4_0"),
+            (3, "Q4_1"),
+            (6, "Q5_0"),
+            (7, "Q5_1"),
+            (8, "Q8_0"),
+            (9, "Q8_1"),
+            (10, "Q2_K"),
+            (11, "Q3_K"),
+            (12, "Q4_K"),
+            (13, "Q5_K"),
+            (14, "Q6_K"),
+            (15, "Q8_K"),
+            (16, "IQ2_XXS"),
+            (17, "IQ2_XS"),
+            (18, "IQ3_XXS"),
+            (19, "IQ1_S"),
+            (20, "IQ4_NL"),
+            (21, "IQ3_S"),
+            (22, "IQ2_S"),
+            (23, "IQ4_XS"),
+            (24, "I8"),
+            (25, "I16"),
+            (26, "I32"),
+            (27, "I64"),
+            (28, "F64"),
+            (29, "IQ1_M"),
+            (30, "BF16"),
+            (34, "TQ1_0"),
+            (35, "TQ2_0"),
+            (39, "MXFP4"),
         ];
-        known.iter().find(|(id, _)| *id == self.0).map_or_else(|| format!("type {}", self.0), |(_, n)| (*n).to_string())
+        known
+            .iter()
+            .find(|(id, _)| *id == self.0)
+            .map_or_else(|| format!("type {}", self.0), |(_, n)| (*n).to_string())
     }
 
     /// (elements, bytes) of one block, for the types this crate can read.
@@ -103,7 +133,11 @@ impl Dense {
     }
     /// Bytes per element.
     pub fn size(self) -> u64 {
-        if self == Dense::F32 { 4 } else { 2 }
+        if self == Dense::F32 {
+            4
+        } else {
+            2
+        }
     }
 }
 
@@ -160,16 +194,31 @@ pub enum QuantError {
 
 /// Converts a `[rows, cols]` tensor; output row `r` comes from input row
 /// `src_row(r)` (used to undo llama.cpp's Q/K permutation).
-pub fn convert(ty: GgmlType, data: &[u8], rows: usize, cols: usize, src_row: &dyn Fn(usize) -> usize) -> Result<Converted, QuantError> {
-    let (block_elems, block_bytes) = ty.block().ok_or_else(|| QuantError::Unsupported(ty.name()))?;
+pub fn convert(
+    ty: GgmlType,
+    data: &[u8],
+    rows: usize,
+    cols: usize,
+    src_row: &dyn Fn(usize) -> usize,
+) -> Result<Converted, QuantError> {
+    let (block_elems, block_bytes) = ty
+        .block()
+        .ok_or_else(|| QuantError::Unsupported(ty.name()))?;
     let (block_elems, block_bytes) = (to_usize(block_elems), to_usize(block_bytes));
     if cols % block_elems != 0 {
-        return Err(QuantError::BadShape { cols, block: block_elems as u64, ty: ty.name() });
+        return Err(QuantError::BadShape {
+            cols,
+            block: block_elems as u64,
+            ty: ty.name(),
+        });
     }
     let row_bytes = cols / block_elems * block_bytes;
     let need = row_bytes * rows;
     if data.len() < need {
-        return Err(QuantError::Short { have: data.len(), need });
+        return Err(QuantError::Short {
+            have: data.len(),
+            need,
+        });
     }
     let row = |r: usize| {
         let s = src_row(r);
@@ -203,10 +252,19 @@ fn copy_rows<'a>(rows: usize, row: &dyn Fn(usize) -> &'a [u8]) -> Vec<u8> {
     (0..rows).flat_map(|r| row(r).iter().copied()).collect()
 }
 
-fn quantized<'a>(ty: GgmlType, bits: u32, rows: usize, cols: usize, row: &dyn Fn(usize) -> &'a [u8]) -> Converted {
+fn quantized<'a>(
+    ty: GgmlType,
+    bits: u32,
+    rows: usize,
+    cols: usize,
+    row: &dyn Fn(usize) -> &'a [u8],
+) -> Converted {
     let groups = cols / GROUP;
     let mut weight = Vec::with_capacity(rows * cols * bits as usize / 32);
-    let (mut scales, mut biases) = (Vec::with_capacity(rows * groups), Vec::with_capacity(rows * groups));
+    let (mut scales, mut biases) = (
+        Vec::with_capacity(rows * groups),
+        Vec::with_capacity(rows * groups),
+    );
     let mut q = vec![0u8; cols];
     for r in 0..rows {
         let src = row(r);
@@ -217,8 +275,18 @@ fn quantized<'a>(ty: GgmlType, bits: u32, rows: usize, cols: usize, row: &dyn Fn
         pack_row(&q, bits, &mut weight);
     }
     let exact_f16 = |v: &f32| f16::from_f32(*v).to_f32() == *v;
-    let scale_dtype = if scales.iter().all(exact_f16) && biases.iter().all(exact_f16) { Dense::F16 } else { Dense::F32 };
-    Converted::Quantized { bits, weight, scales, biases, scale_dtype }
+    let scale_dtype = if scales.iter().all(exact_f16) && biases.iter().all(exact_f16) {
+        Dense::F16
+    } else {
+        Dense::F32
+    };
+    Converted::Quantized {
+        bits,
+        weight,
+        scales,
+        biases,
+        scale_dtype,
+    }
 }
 
 /// Packs unsigned `bits`-bit values little-endian: value `j` starts at bit
@@ -243,7 +311,10 @@ pub fn pack_row(q: &[u8], bits: u32, out: &mut Vec<u32>) {
 /// Dequantizes one row of a 16-element-group K-quant into `out`.
 fn dequantize_row(ty: GgmlType, src: &[u8], out: &mut [f32]) {
     let (_, block_bytes) = ty.block().unwrap_or((256, 1));
-    for (block, y) in src.chunks_exact(to_usize(block_bytes)).zip(out.chunks_exact_mut(256)) {
+    for (block, y) in src
+        .chunks_exact(to_usize(block_bytes))
+        .zip(out.chunks_exact_mut(256))
+    {
         match ty {
             GgmlType::Q6_K => super::kquant::dequant_q6_k(block, y),
             GgmlType::Q2_K => super::kquant::dequant_q2_k(block, y),

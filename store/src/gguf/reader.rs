@@ -112,18 +112,33 @@ impl GgufFile {
     /// Reads the header, metadata and tensor table of `path`.
     pub fn open(path: &Path) -> Result<GgufFile, GgufError> {
         let file = std::fs::File::open(path).map_err(|e| GgufError::Io(e.to_string()))?;
-        let len = file.metadata().map_err(|e| GgufError::Io(e.to_string()))?.len();
-        let mut r = Cursor { inner: BufReader::new(file), pos: 0, len };
+        let len = file
+            .metadata()
+            .map_err(|e| GgufError::Io(e.to_string()))?
+            .len();
+        let mut r = Cursor {
+            inner: BufReader::new(file),
+            pos: 0,
+            len,
+        };
         let magic = r.u32()?;
         if magic != MAGIC {
-            return Err(GgufError::BadMagic { found: magic.to_le_bytes() });
+            return Err(GgufError::BadMagic {
+                found: magic.to_le_bytes(),
+            });
         }
         let version = r.u32()?;
         if version.swap_bytes() == 2 || version.swap_bytes() == 3 {
-            return Err(GgufError::UnsupportedVersion { version, detail: "big-endian GGUF files are not supported" });
+            return Err(GgufError::UnsupportedVersion {
+                version,
+                detail: "big-endian GGUF files are not supported",
+            });
         }
         if !(2..=3).contains(&version) {
-            return Err(GgufError::UnsupportedVersion { version, detail: "only GGUF versions 2 and 3 are supported" });
+            return Err(GgufError::UnsupportedVersion {
+                version,
+                detail: "only GGUF versions 2 and 3 are supported",
+            });
         }
         let n_tensors = r.count("tensor count")?;
         let n_kv = r.count("metadata count")?;
@@ -138,21 +153,37 @@ impl GgufFile {
         for _ in 0..n_tensors {
             tensors.push(r.tensor_info()?);
         }
-        let alignment = metadata.get("general.alignment").and_then(Value::as_u64).unwrap_or(32);
+        let alignment = metadata
+            .get("general.alignment")
+            .and_then(Value::as_u64)
+            .unwrap_or(32);
         if alignment == 0 || !alignment.is_power_of_two() || alignment > 1 << 20 {
-            return Err(GgufError::Corrupt(format!("bad general.alignment {alignment}")));
+            return Err(GgufError::Corrupt(format!(
+                "bad general.alignment {alignment}"
+            )));
         }
         let data_start = r.pos.div_ceil(alignment) * alignment;
         for t in &mut tensors {
-            t.offset = t.offset.checked_add(data_start).ok_or_else(|| GgufError::Corrupt(format!("{}: offset overflow", t.name)))?;
+            t.offset = t
+                .offset
+                .checked_add(data_start)
+                .ok_or_else(|| GgufError::Corrupt(format!("{}: offset overflow", t.name)))?;
             if let Some(nbytes) = t.ggml_type.nbytes(t.elements()) {
                 t.nbytes = nbytes;
                 if t.offset.checked_add(nbytes).is_none_or(|end| end > len) {
-                    return Err(GgufError::Truncated(format!("data of tensor {} runs past the end of the file", t.name)));
+                    return Err(GgufError::Truncated(format!(
+                        "data of tensor {} runs past the end of the file",
+                        t.name
+                    )));
                 }
             }
         }
-        Ok(GgufFile { path: path.to_path_buf(), version, metadata, tensors })
+        Ok(GgufFile {
+            path: path.to_path_buf(),
+            version,
+            metadata,
+            tensors,
+        })
     }
 
     /// A metadata value.
@@ -162,12 +193,16 @@ impl GgufFile {
 
     /// A required string value.
     pub fn str(&self, key: &str) -> Result<&str, GgufError> {
-        self.get(key).and_then(Value::as_str).ok_or_else(|| GgufError::MissingKey(key.to_string()))
+        self.get(key)
+            .and_then(Value::as_str)
+            .ok_or_else(|| GgufError::MissingKey(key.to_string()))
     }
 
     /// A required unsigned integer value.
     pub fn u64(&self, key: &str) -> Result<u64, GgufError> {
-        self.get(key).and_then(Value::as_u64).ok_or_else(|| GgufError::MissingKey(key.to_string()))
+        self.get(key)
+            .and_then(Value::as_u64)
+            .ok_or_else(|| GgufError::MissingKey(key.to_string()))
     }
 
     /// Looks a tensor up by name.
@@ -178,12 +213,21 @@ impl GgufFile {
     /// Reads a tensor's raw bytes.
     pub fn read_data(&self, tensor: &TensorDesc) -> Result<Vec<u8>, GgufError> {
         if tensor.ggml_type.nbytes(tensor.elements()).is_none() {
-            return Err(GgufError::UnsupportedType { tensor: tensor.name.clone(), ggml_type: tensor.ggml_type.name() });
+            return Err(GgufError::UnsupportedType {
+                tensor: tensor.name.clone(),
+                ggml_type: tensor.ggml_type.name(),
+            });
         }
         let mut file = std::fs::File::open(&self.path).map_err(|e| GgufError::Io(e.to_string()))?;
-        file.seek(SeekFrom::Start(tensor.offset)).map_err(|e| GgufError::Io(e.to_string()))?;
-        let mut buf = vec![0u8; usize::try_from(tensor.nbytes).map_err(|_| GgufError::Corrupt("tensor too large".into()))?];
-        file.read_exact(&mut buf).map_err(|e| GgufError::Truncated(format!("tensor {}: {e}", tensor.name)))?;
+        file.seek(SeekFrom::Start(tensor.offset))
+            .map_err(|e| GgufError::Io(e.to_string()))?;
+        let mut buf = vec![
+            0u8;
+            usize::try_from(tensor.nbytes)
+                .map_err(|_| GgufError::Corrupt("tensor too large".into()))?
+        ];
+        file.read_exact(&mut buf)
+            .map_err(|e| GgufError::Truncated(format!("tensor {}: {e}", tensor.name)))?;
         Ok(buf)
     }
 }
@@ -198,7 +242,9 @@ struct Cursor {
 impl Cursor {
     fn bytes<const N: usize>(&mut self) -> Result<[u8; N], GgufError> {
         let mut buf = [0u8; N];
-        self.inner.read_exact(&mut buf).map_err(|_| GgufError::Truncated(format!("file ends at byte {} inside the header", self.pos)))?;
+        self.inner.read_exact(&mut buf).map_err(|_| {
+            GgufError::Truncated(format!("file ends at byte {} inside the header", self.pos))
+        })?;
         self.pos += N as u64;
         Ok(buf)
     }
@@ -219,13 +265,19 @@ impl Cursor {
     fn string(&mut self) -> Result<String, GgufError> {
         let n = self.u64()?;
         if n > MAX_STRING || n > self.len.saturating_sub(self.pos) {
-            return Err(GgufError::Corrupt(format!("string of {n} bytes at byte {}", self.pos)));
+            return Err(GgufError::Corrupt(format!(
+                "string of {n} bytes at byte {}",
+                self.pos
+            )));
         }
         let mut buf = vec![0u8; usize::try_from(n).unwrap_or(0)];
-        self.inner.read_exact(&mut buf).map_err(|_| GgufError::Truncated("file ends inside a string".into()))?;
+        self.inner
+            .read_exact(&mut buf)
+            .map_err(|_| GgufError::Truncated("file ends inside a string".into()))?;
         self.pos += n;
         // Some vocabularies hold invalid UTF-8 pieces; keep them lossy rather than refuse the file.
-        Ok(String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+        Ok(String::from_utf8(buf)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
     fn value(&mut self, ty: u32, depth: u32) -> Result<Value, GgufError> {
         Ok(match ty {
@@ -242,7 +294,10 @@ impl Cursor {
                 let item_ty = self.u32()?;
                 let n = self.u64()?;
                 if n > self.len.saturating_sub(self.pos) {
-                    return Err(GgufError::Corrupt(format!("array of {n} items at byte {}", self.pos)));
+                    return Err(GgufError::Corrupt(format!(
+                        "array of {n} items at byte {}",
+                        self.pos
+                    )));
                 }
                 let mut items = Vec::with_capacity(usize::try_from(n.min(1 << 16)).unwrap_or(0));
                 for _ in 0..n {
@@ -253,24 +308,43 @@ impl Cursor {
             10 => Value::U64(self.u64()?),
             11 => Value::I64(i64::from_le_bytes(self.bytes()?)),
             12 => Value::F64(f64::from_le_bytes(self.bytes()?)),
-            other => return Err(GgufError::Corrupt(format!("unknown metadata value type {other} at byte {}", self.pos))),
+            other => {
+                return Err(GgufError::Corrupt(format!(
+                    "unknown metadata value type {other} at byte {}",
+                    self.pos
+                )))
+            }
         })
     }
     fn tensor_info(&mut self) -> Result<TensorDesc, GgufError> {
         let name = self.string()?;
         let n_dims = self.u32()?;
         if n_dims == 0 || n_dims > MAX_DIMS {
-            return Err(GgufError::Corrupt(format!("tensor {name} has {n_dims} dimensions")));
+            return Err(GgufError::Corrupt(format!(
+                "tensor {name} has {n_dims} dimensions"
+            )));
         }
         let mut dims = Vec::with_capacity(n_dims as usize);
         for _ in 0..n_dims {
             dims.push(self.u64()?);
         }
-        if dims.iter().try_fold(1u64, |acc, d| acc.checked_mul(*d)).is_none_or(|n| n == 0) {
-            return Err(GgufError::Corrupt(format!("tensor {name} has bad dimensions {dims:?}")));
+        if dims
+            .iter()
+            .try_fold(1u64, |acc, d| acc.checked_mul(*d))
+            .is_none_or(|n| n == 0)
+        {
+            return Err(GgufError::Corrupt(format!(
+                "tensor {name} has bad dimensions {dims:?}"
+            )));
         }
         let ggml_type = GgmlType(self.u32()?);
         let offset = self.u64()?;
-        Ok(TensorDesc { name, dims, ggml_type, offset, nbytes: 0 })
+        Ok(TensorDesc {
+            name,
+            dims,
+            ggml_type,
+            offset,
+            nbytes: 0,
+        })
     }
 }

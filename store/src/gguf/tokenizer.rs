@@ -51,8 +51,15 @@ pub fn build(gguf: &GgufFile, context_length: Option<u64>) -> Result<TokenizerFi
         .and_then(Value::as_array)
         .map(|a| a.iter().map(|v| v.as_u64().unwrap_or(1)).collect())
         .unwrap_or_default();
-    let pre = gguf.get("tokenizer.ggml.pre").and_then(Value::as_str).unwrap_or("default");
-    let id = |key: &str| gguf.get(key).and_then(Value::as_u64).filter(|i| (*i as usize) < tokens.len());
+    let pre = gguf
+        .get("tokenizer.ggml.pre")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    let id = |key: &str| {
+        gguf.get(key)
+            .and_then(Value::as_u64)
+            .filter(|i| (*i as usize) < tokens.len())
+    };
     let (bos, eos, eot, unk, pad) = (
         id("tokenizer.ggml.bos_token_id"),
         id("tokenizer.ggml.eos_token_id"),
@@ -60,7 +67,9 @@ pub fn build(gguf: &GgufFile, context_length: Option<u64>) -> Result<TokenizerFi
         id("tokenizer.ggml.unknown_token_id"),
         id("tokenizer.ggml.padding_token_id"),
     );
-    let add_bos = gguf.get("tokenizer.ggml.add_bos_token").is_some_and(|v| *v == Value::Bool(true));
+    let add_bos = gguf
+        .get("tokenizer.ggml.add_bos_token")
+        .is_some_and(|v| *v == Value::Bool(true));
     let text = |i: Option<u64>| i.map(|i| tokens[i as usize].clone());
 
     let mut vocab = Map::new();
@@ -69,13 +78,21 @@ pub fn build(gguf: &GgufFile, context_length: Option<u64>) -> Result<TokenizerFi
     }
     let merges: Vec<Json> = merges
         .iter()
-        .map(|m| m.split_once(' ').map(|(a, b)| json!([a, b])).ok_or_else(|| GgufError::Tokenizer(format!("merge {m:?} has no space"))))
+        .map(|m| {
+            m.split_once(' ')
+                .map(|(a, b)| json!([a, b]))
+                .ok_or_else(|| GgufError::Tokenizer(format!("merge {m:?} has no space")))
+        })
         .collect::<Result<_, _>>()?;
     let added: Vec<Json> = types
         .iter()
         .enumerate()
         .filter(|(_, t)| **t == TYPE_CONTROL || **t == TYPE_USER_DEFINED)
-        .filter_map(|(i, t)| tokens.get(i).map(|tok| added_token(i, tok, *t == TYPE_CONTROL)))
+        .filter_map(|(i, t)| {
+            tokens
+                .get(i)
+                .map(|tok| added_token(i, tok, *t == TYPE_CONTROL))
+        })
         .collect();
     let tokenizer = json!({
         "version": "1.0",
@@ -124,10 +141,17 @@ pub fn build(gguf: &GgufFile, context_length: Option<u64>) -> Result<TokenizerFi
 }
 
 fn string_array(gguf: &GgufFile, key: &str) -> Result<Vec<String>, GgufError> {
-    let items = gguf.get(key).and_then(Value::as_array).ok_or_else(|| GgufError::MissingKey(key.to_string()))?;
+    let items = gguf
+        .get(key)
+        .and_then(Value::as_array)
+        .ok_or_else(|| GgufError::MissingKey(key.to_string()))?;
     items
         .iter()
-        .map(|v| v.as_str().map(str::to_string).ok_or_else(|| GgufError::MissingKey(key.to_string())))
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| GgufError::MissingKey(key.to_string()))
+        })
         .collect()
 }
 
@@ -169,7 +193,9 @@ fn post_processor(bos: Option<(u64, String)>) -> Json {
                      {"SpecialToken": {"id": text, "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
             "special_tokens": {text.clone(): {"id": text, "ids": [id], "tokens": [text]}},
         }),
-        None => json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true}),
+        None => {
+            json!({"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true})
+        }
     }
 }
 

@@ -67,7 +67,10 @@ impl SafetensorsWriter {
 
     /// Appends the next tensor's data; its length must match the plan.
     pub fn tensor(&mut self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-        let planned = self.plan.get(self.next).ok_or_else(|| std::io::Error::other(format!("unplanned tensor {name}")))?;
+        let planned = self
+            .plan
+            .get(self.next)
+            .ok_or_else(|| std::io::Error::other(format!("unplanned tensor {name}")))?;
         if planned.name != name || planned.nbytes != bytes.len() as u64 {
             return Err(std::io::Error::other(format!(
                 "tensor {name}: {} bytes, planned {} for {}",
@@ -88,7 +91,10 @@ impl SafetensorsWriter {
     /// Flushes and returns (size, sha256 hex); fails if tensors are missing.
     pub fn finish(mut self) -> std::io::Result<(u64, String)> {
         if self.next != self.plan.len() {
-            return Err(std::io::Error::other(format!("{} planned tensors were not written", self.plan.len() - self.next)));
+            return Err(std::io::Error::other(format!(
+                "{} planned tensors were not written",
+                self.plan.len() - self.next
+            )));
         }
         self.out.flush()?;
         self.out.get_ref().sync_all()?;

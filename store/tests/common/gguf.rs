@@ -130,9 +130,21 @@ pub fn random_data(rng: &mut Rng, ty: u32, rows: usize, cols: usize) -> Vec<u8> 
     let mut data: Vec<u8> = (0..n * bytes).map(|_| rng.next() as u8).collect();
     let f16 = |v: f32| half::f16::from_f32(v).to_le_bytes();
     match ty {
-        0 => data = (0..rows * cols).flat_map(|_| (rng.unit() - 0.5).to_le_bytes()).collect(),
-        1 => data = (0..rows * cols).flat_map(|_| f16(rng.unit() - 0.5)).collect(),
-        30 => data = (0..rows * cols).flat_map(|_| half::bf16::from_f32(rng.unit() - 0.5).to_le_bytes()).collect(),
+        0 => {
+            data = (0..rows * cols)
+                .flat_map(|_| (rng.unit() - 0.5).to_le_bytes())
+                .collect()
+        }
+        1 => {
+            data = (0..rows * cols)
+                .flat_map(|_| f16(rng.unit() - 0.5))
+                .collect()
+        }
+        30 => {
+            data = (0..rows * cols)
+                .flat_map(|_| half::bf16::from_f32(rng.unit() - 0.5).to_le_bytes())
+                .collect()
+        }
         _ => {
             for b in 0..n {
                 for &off in scales {

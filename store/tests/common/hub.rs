@@ -24,11 +24,13 @@ pub struct HubFile {
     pub lfs: bool,
 }
 
+/// (repo id, revision) → (commit sha, files).
+type Repos = HashMap<(String, String), (String, Vec<HubFile>)>;
+
 /// Shared state of the server.
 #[derive(Default)]
 pub struct HubState {
-    /// (repo id, revision) → (commit sha, files).
-    pub repos: Mutex<HashMap<(String, String), (String, Vec<HubFile>)>>,
+    pub repos: Mutex<Repos>,
     /// Cut any transfer of this file past this offset.
     pub cut: Mutex<Option<(String, u64)>>,
     /// Serve this file with one byte flipped.
@@ -67,11 +69,21 @@ impl Hub {
     }
 
     pub fn add_repo(&self, repo: &str, rev: &str, sha: &str, files: Vec<HubFile>) {
-        self.state.repos.lock().unwrap().insert((repo.into(), rev.into()), (sha.into(), files));
+        self.state
+            .repos
+            .lock()
+            .unwrap()
+            .insert((repo.into(), rev.into()), (sha.into(), files));
     }
 
     pub fn served(&self, path: &str) -> u64 {
-        self.state.served.lock().unwrap().get(path).copied().unwrap_or(0)
+        self.state
+            .served
+            .lock()
+            .unwrap()
+            .get(path)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn reset_served(&self) {
@@ -88,7 +100,10 @@ fn find(state: &HubState, org: &str, name: &str, rev: &str) -> Option<(String, V
     let key = (format!("{org}/{name}"), rev.to_string());
     repos.get(&key).cloned().or_else(|| {
         // Like the hub, a commit sha also resolves.
-        repos.iter().find(|((r, _), (sha, _))| *r == key.0 && sha == rev).map(|(_, v)| v.clone())
+        repos
+            .iter()
+            .find(|((r, _), (sha, _))| *r == key.0 && sha == rev)
+            .map(|(_, v)| v.clone())
     })
 }
 
@@ -99,7 +114,11 @@ async fn listing(
 ) -> Response {
     record(&state, &headers);
     let Some((sha, files)) = find(&state, &org, &name, &rev) else {
-        return (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "Repository not found"}))).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({"error": "Repository not found"})),
+        )
+            .into_response();
     };
     let siblings: Vec<serde_json::Value> = files
         .iter()
@@ -111,7 +130,8 @@ async fn listing(
             s
         })
         .collect();
-    axum::Json(serde_json::json!({"id": format!("{org}/{name}"), "sha": sha, "siblings": siblings})).into_response()
+    axum::Json(serde_json::json!({"id": format!("{org}/{name}"), "sha": sha, "siblings": siblings}))
+        .into_response()
 }
 
 async fn resolve(
@@ -138,23 +158,47 @@ async fn resolve(
         .header("x-repo-commit", &sha)
         .header("content-range", format!("bytes {start}-{end}/{len}"))
         .header("content-length", (end + 1 - start).to_string());
-    let etag = if f.lfs { sha256(&f.bytes) } else { format!("git-{}", &sha256(&f.bytes)[..40]) };
+    let etag = if f.lfs {
+        sha256(&f.bytes)
+    } else {
+        format!("git-{}", &sha256(&f.bytes)[..40])
+    };
     response = response.header("etag", format!("\"{etag}\""));
     if f.lfs {
-        response = response.header("x-linked-etag", format!("\"{etag}\"")).header("x-linked-size", len.to_string());
+        response = response
+            .header("x-linked-etag", format!("\"{etag}\""))
+            .header("x-linked-size", len.to_string());
     }
-    let cut = state.cut.lock().unwrap().clone().filter(|(p, _)| *p == file).map(|(_, at)| at);
+    let cut = state
+        .cut
+        .lock()
+        .unwrap()
+        .clone()
+        .filter(|(p, _)| *p == file)
+        .map(|(_, at)| at);
     let slice = bytes[start as usize..=end as usize].to_vec();
     let body = match cut {
         Some(at) if end >= at => {
             let keep = at.saturating_sub(start) as usize;
-            *state.served.lock().unwrap().entry(file.clone()).or_default() += keep as u64;
-            let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-                vec![Ok(slice[..keep].to_vec()), Err(std::io::Error::other("connection cut by test hub"))];
+            *state
+                .served
+                .lock()
+                .unwrap()
+                .entry(file.clone())
+                .or_default() += keep as u64;
+            let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+                Ok(slice[..keep].to_vec()),
+                Err(std::io::Error::other("connection cut by test hub")),
+            ];
             Body::from_stream(futures::stream::iter(chunks))
         }
         _ => {
-            *state.served.lock().unwrap().entry(file.clone()).or_default() += slice.len() as u64;
+            *state
+                .served
+                .lock()
+                .unwrap()
+                .entry(file.clone())
+                .or_default() += slice.len() as u64;
             Body::from(slice)
         }
     };
@@ -164,7 +208,11 @@ async fn resolve(
 /// `bytes=a-b` clamped to the file; the whole file without a header.
 fn parse_range(headers: &HeaderMap, len: u64) -> (u64, u64) {
     let last = len.saturating_sub(1);
-    let Some(spec) = headers.get("range").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("bytes=")) else {
+    let Some(spec) = headers
+        .get("range")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes="))
+    else {
         return (0, last);
     };
     let (a, b) = spec.split_once('-').unwrap_or((spec, ""));
@@ -180,15 +228,35 @@ pub fn model_repo(weights: usize, seed: u8) -> Vec<HubFile> {
     let mut files: Vec<HubFile> = super::model_files(seed as usize)
         .into_iter()
         .filter(|(name, _)| name != "model.safetensors")
-        .map(|(path, bytes)| HubFile { path, bytes, lfs: false })
+        .map(|(path, bytes)| HubFile {
+            path,
+            bytes,
+            lfs: false,
+        })
         .collect();
     let mut st = super::safetensors_bytes("w", n);
     let tail = st.len() - 1;
     st[tail] = seed;
-    files.push(HubFile { path: "model.safetensors".into(), bytes: st, lfs: true });
-    files.push(HubFile { path: "README.md".into(), bytes: b"# test model".to_vec(), lfs: false });
-    files.push(HubFile { path: "model.gguf".into(), bytes: vec![0u8; 1000], lfs: true });
-    files.push(HubFile { path: "onnx/model.onnx".into(), bytes: vec![1u8; 100], lfs: true });
+    files.push(HubFile {
+        path: "model.safetensors".into(),
+        bytes: st,
+        lfs: true,
+    });
+    files.push(HubFile {
+        path: "README.md".into(),
+        bytes: b"# test model".to_vec(),
+        lfs: false,
+    });
+    files.push(HubFile {
+        path: "model.gguf".into(),
+        bytes: vec![0u8; 1000],
+        lfs: true,
+    });
+    files.push(HubFile {
+        path: "onnx/model.onnx".into(),
+        bytes: vec![1u8; 100],
+        lfs: true,
+    });
     files
 }
 
