@@ -158,13 +158,21 @@ size_t ox_array_nbytes(ox_array a) { return a->nbytes(); }
 int ox_eval(const ox_array* arrs, int n) { OX_TRY(mx::eval(to_vec(arrs, n))) }
 int ox_async_eval(const ox_array* arrs, int n) { OX_TRY(mx::async_eval(to_vec(arrs, n))) }
 
-// Evaluates `a`, makes it row-contiguous and copies `nbytes` into `dst`.
+// Evaluates `a` and copies its `nbytes` into `dst`. A row-contiguous array is read in place: adding
+// a `contiguous` node would queue a copy behind whatever work was already queued (the pipelined
+// next decode step) and make the read wait for all of it.
 int ox_array_to_host(ox_array a, void* dst, size_t nbytes) {
   OX_TRY({
-    mx::array c = mx::contiguous(*a);
-    c.eval();
-    if (c.nbytes() != nbytes) throw std::invalid_argument("to_host: destination size does not match the array");
-    if (nbytes > 0) std::memcpy(dst, c.data<void>(), nbytes);
+    a->eval();
+    std::optional<mx::array> copy;
+    const mx::array* src = a;
+    if (!a->flags().row_contiguous) {
+      copy = mx::contiguous(*a);
+      copy->eval();
+      src = &*copy;
+    }
+    if (src->nbytes() != nbytes) throw std::invalid_argument("to_host: destination size does not match the array");
+    if (nbytes > 0) std::memcpy(dst, src->data<void>(), nbytes);
   })
 }
 
@@ -367,6 +375,14 @@ int ox_set_default_device(int kind) {
 }
 int ox_default_device(void) { return mx::default_device().type == mx::Device::cpu ? 0 : 1; }
 int ox_synchronize(void) { OX_TRY(mx::synchronize()) }
+
+// Streams are named by (device kind, index), which is all an mx::Stream is.
+int ox_new_stream(int kind, int* index) {
+  OX_TRY(*index = mx::new_stream(mx::Device(kind == 0 ? mx::Device::cpu : mx::Device::gpu)).index)
+}
+int ox_set_default_stream(int kind, int index) {
+  OX_TRY(mx::set_default_stream(mx::Stream(index, mx::Device(kind == 0 ? mx::Device::cpu : mx::Device::gpu))))
+}
 
 // Writes the device name (truncated to `len`) and total memory in bytes (0 when unknown).
 int ox_device_info(char* name, size_t len, uint64_t* total_memory) {

@@ -51,6 +51,34 @@ impl Device {
     }
 }
 
+/// An MLX stream: an ordered queue of work on one device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stream {
+    device: Device,
+    index: i32,
+}
+
+impl Stream {
+    /// A new stream on `device`.
+    pub fn new(device: Device) -> Result<Stream> {
+        let mut index = 0;
+        // SAFETY: `index` is a valid out-pointer.
+        check("ox_new_stream", unsafe { sys::ox_new_stream(device.code(), &mut index) })?;
+        Ok(Stream { device, index })
+    }
+
+    /// Makes this the default stream of its device for the calling thread's new operations.
+    pub fn set_default(self) -> Result<()> {
+        // SAFETY: plain call; failure is reported through the status code.
+        check("ox_set_default_stream", unsafe { sys::ox_set_default_stream(self.device.code(), self.index) })
+    }
+
+    /// The stream's device.
+    pub fn device(self) -> Device {
+        self.device
+    }
+}
+
 /// Waits until every queued MLX operation has finished.
 pub fn synchronize() -> Result<()> {
     // SAFETY: plain call; failure is reported through the status code.

@@ -105,6 +105,8 @@ extern "C" {
     pub fn ox_set_default_device(kind: c_int) -> c_int;
     pub fn ox_default_device() -> c_int;
     pub fn ox_synchronize() -> c_int;
+    pub fn ox_new_stream(kind: c_int, index: *mut c_int) -> c_int;
+    pub fn ox_set_default_stream(kind: c_int, index: c_int) -> c_int;
     pub fn ox_device_info(name: *mut c_char, len: usize, total_memory: *mut u64) -> c_int;
     pub fn ox_get_active_memory() -> usize;
     pub fn ox_get_peak_memory() -> usize;

@@ -92,3 +92,13 @@ fn memory_counters_see_allocations() {
     assert!(memory::active() >= 4 << 20);
     assert!(memory::peak() >= 4 << 20);
 }
+
+#[test]
+fn streams_run_work() {
+    let s = Stream::new(Device::Cpu).unwrap();
+    assert_eq!(s.device(), Device::Cpu);
+    s.set_default().unwrap();
+    let a = Array::from_slice(&[2.0f32], &[1]).unwrap();
+    assert_eq!(a.multiply(&a).unwrap().item::<f32>().unwrap(), 4.0);
+    synchronize().unwrap();
+}

@@ -1,20 +1,55 @@
-//! Blocks shared by the architectures: grouped-query attention, gated MLPs and the plain
-//! pre-norm decoder trunk that llama, mistral and qwen build on.
+//! Blocks shared by the architectures (mlx-lm's per-model Attention/MLP/TransformerBlock, written
+//! once): grouped-query attention, gated MLPs, the pre-norm and Gemma "sandwich" decoder layers,
+//! and the [`Transformer`] trunk that every registered `model_type` builds.
 use super::rope::Rope;
-use crate::cache::{LayerCache, Mask};
+use crate::cache::{causal_mask, LayerCache, Mask};
 use crate::config::BaseConfig;
 use crate::error::Result;
-use crate::mlx::{self, Array};
-use crate::nn::{Embedding, Linear, Loader, RmsNorm};
+use crate::mlx::{self, Array, Dtype};
+use crate::nn::{Linear, Loader, RmsNorm};
 
-/// Multi-head attention with grouped key/value heads, RoPE and optional q/k norms.
+/// An RMSNorm of width `dim`; Gemma's norms scale by `1 + w`, folded into the weight at load.
+/// The addition happens in the compute dtype, as mlx-lm's `1.0 + self.weight` does at call time.
+pub fn rms_norm(ld: &Loader, dim: usize, eps: f32, plus_one: bool) -> Result<RmsNorm> {
+    let mut n = ld.rms_norm(dim, eps)?;
+    if plus_one {
+        n.weight = n.weight.add_scalar(1.0)?;
+    }
+    Ok(n)
+}
+
+/// `numpy.finfo(dtype).min`, the value mlx-lm writes into masked attention scores.
+fn finfo_min(dt: Dtype) -> f32 {
+    match dt {
+        Dtype::Float16 => -65504.0,
+        Dtype::Bfloat16 => -3.389_531_4e38,
+        _ => f32::MIN,
+    }
+}
+
+/// The query/key/value projections, separate or fused into one matrix (Phi-3's `qkv_proj`).
+pub enum QkvProj {
+    /// `q_proj`, `k_proj`, `v_proj`.
+    Split {
+        /// Query projection.
+        q_proj: Linear,
+        /// Key projection.
+        k_proj: Linear,
+        /// Value projection.
+        v_proj: Linear,
+    },
+    /// One `[q; k; v]` projection, split after the matmul as mlx-lm does.
+    Fused {
+        /// Fused projection.
+        qkv_proj: Linear,
+    },
+}
+
+/// Multi-head attention with grouped key/value heads, RoPE, optional q/k norms and optional
+/// logit soft-capping.
 pub struct Attention {
-    /// Query projection.
-    pub q_proj: Linear,
-    /// Key projection.
-    pub k_proj: Linear,
-    /// Value projection.
-    pub v_proj: Linear,
+    /// Input projections.
+    pub proj: QkvProj,
     /// Output projection.
     pub o_proj: Linear,
     /// Per-head RMSNorm of queries (qwen3, gemma3).
@@ -31,25 +66,50 @@ pub struct Attention {
     pub scale: f32,
     /// Rotary embedding.
     pub rope: Rope,
+    /// `cap * tanh(scores / cap)` before the softmax (gemma2); forces the unfused path.
+    pub logit_softcap: Option<f32>,
 }
 
 impl Attention {
-    /// Loads `q_proj/k_proj/v_proj/o_proj` under `ld` with the usual shapes.
-    pub fn load(ld: &Loader, cfg: &BaseConfig, bias: bool, rope: Rope) -> Result<Attention> {
-        let (h, kv, d) = (cfg.num_attention_heads, cfg.kv_heads(), cfg.head_dim());
-        Ok(Attention {
-            q_proj: ld.pp("q_proj").linear(cfg.hidden_size, h * d, bias)?,
-            k_proj: ld.pp("k_proj").linear(cfg.hidden_size, kv * d, bias)?,
-            v_proj: ld.pp("v_proj").linear(cfg.hidden_size, kv * d, bias)?,
-            o_proj: ld.pp("o_proj").linear(h * d, cfg.hidden_size, cfg.attention_bias)?,
+    fn with(proj: QkvProj, o_proj: Linear, cfg: &BaseConfig, rope: Rope) -> Attention {
+        let d = cfg.head_dim();
+        Attention {
+            proj,
+            o_proj,
             q_norm: None,
             k_norm: None,
-            n_heads: h,
-            n_kv_heads: kv,
+            n_heads: cfg.num_attention_heads,
+            n_kv_heads: cfg.kv_heads(),
             head_dim: d,
             scale: (d as f32).powf(-0.5),
             rope,
-        })
+            logit_softcap: None,
+        }
+    }
+
+    /// Loads `q_proj/k_proj/v_proj/o_proj` under `ld`; biases on q/k/v and on o as given.
+    pub fn load(ld: &Loader, cfg: &BaseConfig, qkv_bias: bool, o_bias: bool, rope: Rope) -> Result<Attention> {
+        let (h, kv, d, dim) = (cfg.num_attention_heads, cfg.kv_heads(), cfg.head_dim(), cfg.hidden_size);
+        let proj = QkvProj::Split {
+            q_proj: ld.pp("q_proj").linear(dim, h * d, qkv_bias)?,
+            k_proj: ld.pp("k_proj").linear(dim, kv * d, qkv_bias)?,
+            v_proj: ld.pp("v_proj").linear(dim, kv * d, qkv_bias)?,
+        };
+        Ok(Attention::with(proj, ld.pp("o_proj").linear(h * d, dim, o_bias)?, cfg, rope))
+    }
+
+    /// Loads a fused `qkv_proj` and `o_proj` (no biases).
+    pub fn load_fused(ld: &Loader, cfg: &BaseConfig, rope: Rope) -> Result<Attention> {
+        let (h, kv, d, dim) = (cfg.num_attention_heads, cfg.kv_heads(), cfg.head_dim(), cfg.hidden_size);
+        let proj = QkvProj::Fused { qkv_proj: ld.pp("qkv_proj").linear(dim, (h + 2 * kv) * d, false)? };
+        Ok(Attention::with(proj, ld.pp("o_proj").linear(h * d, dim, false)?, cfg, rope))
+    }
+
+    /// Adds per-head `q_norm`/`k_norm` (Gemma's are `1 + w`).
+    pub fn with_qk_norms(mut self, ld: &Loader, eps: f32, plus_one: bool) -> Result<Attention> {
+        self.q_norm = Some(rms_norm(&ld.pp("q_norm"), self.head_dim, eps, plus_one)?);
+        self.k_norm = Some(rms_norm(&ld.pp("k_norm"), self.head_dim, eps, plus_one)?);
+        Ok(self)
     }
 
     /// Splits `[B, L, H*D]` into `[B, H, L, D]`.
@@ -58,11 +118,25 @@ impl Attention {
         Ok(x.reshape(&[b, l, n as i32, -1])?.transpose(&[0, 2, 1, 3])?)
     }
 
+    fn project(&self, x: &Array) -> Result<(Array, Array, Array)> {
+        match &self.proj {
+            QkvProj::Split { q_proj, k_proj, v_proj } => Ok((q_proj.forward(x)?, k_proj.forward(x)?, v_proj.forward(x)?)),
+            QkvProj::Fused { qkv_proj } => {
+                let qkv = qkv_proj.forward(x)?;
+                let q_end = self.n_heads * self.head_dim;
+                let k_end = q_end + self.n_kv_heads * self.head_dim;
+                let total = qkv.dim(-1);
+                Ok((qkv.slice_axis(-1, 0, q_end)?, qkv.slice_axis(-1, q_end, k_end)?, qkv.slice_axis(-1, k_end, total)?))
+            }
+        }
+    }
+
     /// Projects and rotates queries, keys and values, and updates the cache.
     pub fn qkv(&self, x: &Array, cache: &mut LayerCache) -> Result<(Array, Array, Array)> {
-        let mut q = self.heads(&self.q_proj.forward(x)?, self.n_heads)?;
-        let mut k = self.heads(&self.k_proj.forward(x)?, self.n_kv_heads)?;
-        let v = self.heads(&self.v_proj.forward(x)?, self.n_kv_heads)?;
+        let (q, k, v) = self.project(x)?;
+        let mut q = self.heads(&q, self.n_heads)?;
+        let mut k = self.heads(&k, self.n_kv_heads)?;
+        let v = self.heads(&v, self.n_kv_heads)?;
         if let Some(n) = &self.q_norm {
             q = n.forward(&q)?;
         }
@@ -82,54 +156,114 @@ impl Attention {
         self.o_proj.forward(&o.transpose(&[0, 2, 1, 3])?.reshape(&[b, l, -1])?)
     }
 
-    /// Full attention through MLX's fused kernel.
+    /// Attention through MLX's fused kernel, or by hand when scores are soft-capped.
     pub fn forward(&self, x: &Array, mask: &Mask, cache: &mut LayerCache) -> Result<Array> {
         let (q, k, v) = self.qkv(x, cache)?;
-        let o = mlx::scaled_dot_product_attention(&q, &k, &v, self.scale, mask.as_attention())?;
+        let o = match self.logit_softcap {
+            None => mlx::scaled_dot_product_attention(&q, &k, &v, self.scale, mask.as_attention())?,
+            Some(cap) => self.softcapped(&q, &k, &v, cap, mask)?,
+        };
         self.output(&o)
+    }
+
+    /// mlx-lm gemma2's attention: scaled queries, grouped heads by reshape, `cap * tanh(s / cap)`,
+    /// a boolean mask filled with the dtype's minimum, and a precise softmax.
+    fn softcapped(&self, q: &Array, k: &Array, v: &Array, cap: f32, mask: &Mask) -> Result<Array> {
+        let (b, l, d) = (q.dim(0) as i32, q.dim(2) as i32, self.head_dim as i32);
+        let repeats = (self.n_heads / self.n_kv_heads) as i32;
+        let mut q = q.mul_scalar(self.scale)?;
+        let (mut k, mut v) = (k.clone(), v.clone());
+        if repeats > 1 {
+            q = q.reshape(&[b, self.n_kv_heads as i32, repeats, l, d])?;
+            k = k.expand_dims(2)?;
+            v = v.expand_dims(2)?;
+        }
+        let scores = q.matmul(&k.swapaxes(-1, -2)?)?;
+        let cap_s = Array::scalar(cap, scores.dtype());
+        let mut scores = scores.divide(&cap_s)?.tanh()?.multiply(&cap_s)?;
+        let explicit;
+        let mask = match mask {
+            Mask::None => None,
+            Mask::Array(m) => Some(m),
+            Mask::Causal => {
+                let keys = k.dim(-2);
+                explicit = causal_mask(l as usize, keys - l as usize, None)?;
+                Some(&explicit)
+            }
+        };
+        if let Some(m) = mask {
+            scores = mlx::select(m, &scores, &Array::scalar(finfo_min(scores.dtype()), scores.dtype()))?;
+        }
+        let mut out = scores.softmax(-1, true)?.matmul(&v)?;
+        if repeats > 1 {
+            out = out.reshape(&[b, self.n_heads as i32, l, d])?;
+        }
+        Ok(out)
     }
 
     /// Every array held.
     pub fn arrays(&self) -> Vec<&Array> {
-        let mut v: Vec<&Array> = [&self.q_proj, &self.k_proj, &self.v_proj, &self.o_proj]
-            .into_iter()
-            .flat_map(Linear::arrays)
-            .collect();
+        let projections: Vec<&Linear> = match &self.proj {
+            QkvProj::Split { q_proj, k_proj, v_proj } => vec![q_proj, k_proj, v_proj],
+            QkvProj::Fused { qkv_proj } => vec![qkv_proj],
+        };
+        let mut v: Vec<&Array> = projections.into_iter().chain([&self.o_proj]).flat_map(Linear::arrays).collect();
         v.extend(self.q_norm.iter().chain(self.k_norm.iter()).map(|n| &n.weight));
         v
     }
 }
 
-/// The gate activation of a gated MLP.
+/// The gate activation of a gated MLP, written as `mlx.nn` writes it so results match bit for bit.
 #[derive(Clone, Copy)]
 pub enum Activation {
     /// `x * sigmoid(x)`.
     Silu,
-    /// GELU, tanh approximation (gemma's `gelu_pytorch_tanh`).
+    /// Exact GELU, `x * (1 + erf(x / sqrt 2)) / 2` (mlx-lm's gemma uses it).
+    Gelu,
+    /// GELU, tanh approximation (`gelu_pytorch_tanh`).
     GeluApprox,
 }
 
 impl Activation {
     /// Applies the activation.
     pub fn apply(self, x: &Array) -> Result<Array> {
+        let s = |v: f32| Array::scalar(v, x.dtype());
         Ok(match self {
             Activation::Silu => x.multiply(&x.sigmoid()?)?,
+            Activation::Gelu => {
+                let cdf = x.divide(&s(std::f32::consts::SQRT_2))?.erf()?.add(&s(1.0))?;
+                x.multiply(&cdf)?.divide(&s(2.0))?
+            }
             Activation::GeluApprox => {
-                // 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))), as mlx.nn.gelu_approx.
-                let x3 = x.multiply(&x.square()?)?;
-                let inner = x.add(&x3.mul_scalar(0.044715)?)?.mul_scalar((2.0 / std::f32::consts::PI).sqrt())?;
-                x.mul_scalar(0.5)?.multiply(&inner.tanh()?.add_scalar(1.0)?)?
+                // 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x**3))).
+                let x3 = x.power(&s(3.0))?;
+                let inner = x.add(&x3.mul_scalar(0.044_715)?)?.mul_scalar((2.0 / std::f32::consts::PI).sqrt())?;
+                x.mul_scalar(0.5)?.multiply(&inner.tanh()?.add(&s(1.0))?)?
             }
         })
     }
 }
 
+/// The gate and up projections of a gated MLP, separate or fused (Phi-3's `gate_up_proj`).
+pub enum GateUp {
+    /// `gate_proj`, `up_proj`.
+    Split {
+        /// Gate projection.
+        gate_proj: Linear,
+        /// Up projection.
+        up_proj: Linear,
+    },
+    /// One `[gate; up]` projection, halved after the matmul.
+    Fused {
+        /// Fused projection.
+        gate_up_proj: Linear,
+    },
+}
+
 /// `down(act(gate(x)) * up(x))`.
 pub struct Mlp {
-    /// Gate projection.
-    pub gate_proj: Linear,
-    /// Up projection.
-    pub up_proj: Linear,
+    /// Gate and up projections.
+    pub gate_up: GateUp,
     /// Down projection.
     pub down_proj: Linear,
     /// Gate activation.
@@ -140,114 +274,44 @@ impl Mlp {
     /// Loads `gate_proj/up_proj/down_proj`.
     pub fn load(ld: &Loader, hidden: usize, inter: usize, bias: bool, act: Activation) -> Result<Mlp> {
         Ok(Mlp {
-            gate_proj: ld.pp("gate_proj").linear(hidden, inter, bias)?,
-            up_proj: ld.pp("up_proj").linear(hidden, inter, bias)?,
+            gate_up: GateUp::Split {
+                gate_proj: ld.pp("gate_proj").linear(hidden, inter, bias)?,
+                up_proj: ld.pp("up_proj").linear(hidden, inter, bias)?,
+            },
             down_proj: ld.pp("down_proj").linear(inter, hidden, bias)?,
+            act,
+        })
+    }
+
+    /// Loads a fused `gate_up_proj` and `down_proj` (no biases).
+    pub fn load_fused(ld: &Loader, hidden: usize, inter: usize, act: Activation) -> Result<Mlp> {
+        Ok(Mlp {
+            gate_up: GateUp::Fused { gate_up_proj: ld.pp("gate_up_proj").linear(hidden, 2 * inter, false)? },
+            down_proj: ld.pp("down_proj").linear(inter, hidden, false)?,
             act,
         })
     }
 
     /// Applies the MLP.
     pub fn forward(&self, x: &Array) -> Result<Array> {
-        let g = self.act.apply(&self.gate_proj.forward(x)?)?;
-        self.down_proj.forward(&g.multiply(&self.up_proj.forward(x)?)?)
+        let (gate, up) = match &self.gate_up {
+            GateUp::Split { gate_proj, up_proj } => (gate_proj.forward(x)?, up_proj.forward(x)?),
+            GateUp::Fused { gate_up_proj } => {
+                let gu = gate_up_proj.forward(x)?;
+                let (n, half) = (gu.dim(-1), gu.dim(-1) / 2);
+                (gu.slice_axis(-1, 0, half)?, gu.slice_axis(-1, half, n)?)
+            }
+        };
+        self.down_proj.forward(&self.act.apply(&gate)?.multiply(&up)?)
     }
 
     /// Every array held.
     pub fn arrays(&self) -> Vec<&Array> {
-        [&self.gate_proj, &self.up_proj, &self.down_proj].into_iter().flat_map(Linear::arrays).collect()
-    }
-}
-
-/// A pre-norm decoder layer: `h = x + attn(norm(x)); out = h + mlp(norm(h))`.
-pub struct DecoderLayer {
-    /// Attention.
-    pub self_attn: Attention,
-    /// MLP.
-    pub mlp: Mlp,
-    /// Norm before attention.
-    pub input_layernorm: RmsNorm,
-    /// Norm before the MLP.
-    pub post_attention_layernorm: RmsNorm,
-}
-
-impl DecoderLayer {
-    /// Applies the layer.
-    pub fn forward(&self, x: &Array, mask: &Mask, cache: &mut LayerCache) -> Result<Array> {
-        let h = x.add(&self.self_attn.forward(&self.input_layernorm.forward(x)?, mask, cache)?)?;
-        h.add(&self.mlp.forward(&self.post_attention_layernorm.forward(&h)?)?)
-            .map_err(Into::into)
-    }
-
-    /// Every array held.
-    pub fn arrays(&self) -> Vec<&Array> {
-        let mut v = self.self_attn.arrays();
-        v.extend(self.mlp.arrays());
-        v.push(&self.input_layernorm.weight);
-        v.push(&self.post_attention_layernorm.weight);
-        v
-    }
-}
-
-/// Embedding, a stack of [`DecoderLayer`]s, a final norm and a (possibly tied) head.
-pub struct Transformer {
-    /// Token embedding.
-    pub embed_tokens: Embedding,
-    /// Decoder layers.
-    pub layers: Vec<DecoderLayer>,
-    /// Final norm.
-    pub norm: RmsNorm,
-    /// Output head; `None` when tied to the embedding.
-    pub lm_head: Option<Linear>,
-    /// Attention window of every layer (mistral), if any.
-    pub sliding_window: Option<usize>,
-}
-
-impl Transformer {
-    /// Loads the trunk given a per-layer builder (`model.layers.N` loader -> layer).
-    pub fn load(
-        ld: &Loader,
-        cfg: &BaseConfig,
-        tie_default: bool,
-        mut layer: impl FnMut(&Loader, usize) -> Result<DecoderLayer>,
-    ) -> Result<Transformer> {
-        let m = ld.pp("model");
-        let tied = cfg.tie_word_embeddings.unwrap_or(tie_default) || !ld.pp("lm_head").contains("weight");
-        Ok(Transformer {
-            embed_tokens: m.pp("embed_tokens").embedding(cfg.vocab_size, cfg.hidden_size)?,
-            layers: (0..cfg.num_hidden_layers)
-                .map(|i| layer(&m.pp("layers").pp(i), i))
-                .collect::<Result<_>>()?,
-            norm: m.pp("norm").rms_norm(cfg.hidden_size, cfg.rms_norm_eps)?,
-            lm_head: if tied { None } else { Some(ld.pp("lm_head").linear(cfg.hidden_size, cfg.vocab_size, false)?) },
-            sliding_window: None,
-        })
-    }
-
-    /// Final hidden states `[B, L, hidden]` for token ids `[B, L]`.
-    pub fn hidden(&self, tokens: &Array, cache: &mut [LayerCache]) -> Result<Array> {
-        let mut h = self.embed_tokens.forward(tokens)?;
-        let mask = cache[0].mask(tokens.dim(1), self.sliding_window)?;
-        for (layer, c) in self.layers.iter().zip(cache.iter_mut()) {
-            h = layer.forward(&h, &mask, c)?;
-        }
-        self.norm.forward(&h)
-    }
-
-    /// Applies the head to hidden states.
-    pub fn head(&self, h: &Array) -> Result<Array> {
-        match &self.lm_head {
-            Some(l) => l.forward(h),
-            None => self.embed_tokens.as_linear(h),
-        }
-    }
-
-    /// Every array held.
-    pub fn arrays(&self) -> Vec<&Array> {
-        let mut v = self.embed_tokens.arrays();
-        v.extend(self.layers.iter().flat_map(DecoderLayer::arrays));
-        v.push(&self.norm.weight);
-        v.extend(self.lm_head.iter().flat_map(Linear::arrays));
+        let mut v: Vec<&Array> = match &self.gate_up {
+            GateUp::Split { gate_proj, up_proj } => gate_proj.arrays().into_iter().chain(up_proj.arrays()).collect(),
+            GateUp::Fused { gate_up_proj } => gate_up_proj.arrays(),
+        };
+        v.extend(self.down_proj.arrays());
         v
     }
 }

@@ -1,8 +1,16 @@
 //! Model architectures: one file per Hugging Face `model_type`, over the shared blocks in
-//! [`common`]. [`build`] is the single registry that maps a config to an architecture.
+//! [`common`] and the trunk in [`transformer`]. [`REGISTRY`] is the single table that maps a
+//! config's `model_type` to an architecture.
 pub mod common;
+pub mod gemma;
+pub mod gemma2;
+pub mod gemma3_text;
 pub mod llama;
+pub mod phi3;
+pub mod qwen2;
+pub mod qwen3;
 pub mod rope;
+pub mod transformer;
 
 use crate::cache::LayerCache;
 use crate::error::{EngineError, Result};
@@ -30,7 +38,17 @@ pub type LoadFn = fn(&serde_json::Value, &Path, &Loader) -> Result<Box<dyn Archi
 pub type SanitizeFn = fn(&mut Weights);
 
 /// Every supported `model_type`, with its loader and its checkpoint clean-up.
-const REGISTRY: &[(&str, LoadFn, SanitizeFn)] = &[("llama", llama::load, llama::sanitize)];
+const REGISTRY: &[(&str, LoadFn, SanitizeFn)] = &[
+    ("llama", llama::load, llama::sanitize),
+    // mlx-lm remaps mistral onto llama (utils.MODEL_REMAPPING); see llama.rs on sliding windows.
+    ("mistral", llama::load, llama::sanitize),
+    ("qwen2", qwen2::load, qwen2::sanitize),
+    ("qwen3", qwen3::load, qwen3::sanitize),
+    ("gemma", gemma::load, gemma::sanitize),
+    ("gemma2", gemma2::load, gemma2::sanitize),
+    ("gemma3_text", gemma3_text::load, gemma3_text::sanitize),
+    ("phi3", phi3::load, phi3::sanitize),
+];
 
 /// The supported `model_type` names.
 pub fn supported() -> Vec<&'static str> {
@@ -44,4 +62,12 @@ pub fn lookup(model_type: &str) -> Result<(LoadFn, SanitizeFn)> {
         .find(|(n, _, _)| *n == model_type)
         .map(|(_, load, sanitize)| (*load, *sanitize))
         .ok_or_else(|| EngineError::UnsupportedArchitecture { model_type: model_type.to_string(), supported: supported() })
+}
+
+/// Removes every checkpoint tensor whose name matches (sanitize helpers).
+pub(crate) fn drop_tensors(weights: &mut Weights, unused: impl Fn(&str) -> bool) {
+    let names: Vec<String> = weights.names().filter(|n| unused(n)).map(String::from).collect();
+    for n in names {
+        weights.remove(&n);
+    }
 }

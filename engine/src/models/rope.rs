@@ -111,11 +111,8 @@ impl Rope {
         let freqs = Array::scalar(base, Dtype::Float32).power(&exps)?;
         let freqs = Array::from_slice(&long, &[long.len()])?.multiply(&freqs)?;
         let factor = max / original;
-        let input_scale = match scaling.get("long_mscale").and_then(Value::as_f64) {
-            Some(m) if m != 0.0 => m,
-            _ if factor <= 1.0 => 1.0,
-            _ => (1.0 + factor.ln() / original.ln()).sqrt(),
-        };
+        // mlx-lm passes no `long_mscale` from config.json, so the default formula always applies.
+        let input_scale = if factor <= 1.0 { 1.0 } else { (1.0 + factor.ln() / original.ln()).sqrt() };
         Ok(Rope { freqs: Some(freqs), input_scale: input_scale as f32, ..Rope::new(dims, base, false) })
     }
 
