@@ -150,3 +150,19 @@ impl StoreError {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_disk_is_recognised() {
+        let err = StoreError::io_at(
+            "/m/x",
+            std::io::Error::from(std::io::ErrorKind::StorageFull),
+        );
+        assert_eq!(err.to_string(), "disk full while writing /m/x");
+        let err = StoreError::io_at("/m/x", std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert!(matches!(err, StoreError::Io(_)));
+    }
+}

@@ -136,7 +136,7 @@ pub(crate) fn check_model_dir(dir: &Path) -> Result<FolderInfo, String> {
         return Err("no tokenizer (tokenizer.json or tokenizer.model)".into());
     }
     for shard in weight_files(dir, &files)? {
-        check_safetensors(&dir.join(&shard)).map_err(|e| format!("{shard}: {e}"))?;
+        check_safetensors_cached(&dir.join(&shard)).map_err(|e| format!("{shard}: {e}"))?;
     }
     Ok(FolderInfo { files })
 }
@@ -202,6 +202,29 @@ pub(crate) fn read_json_object(
 
 /// Tensor descriptors from a safetensors header: name, dtype, shape.
 pub(crate) type TensorList = Vec<(String, String, Vec<u64>)>;
+
+/// [`check_safetensors`] remembering successes by (path, size, mtime), so
+/// the scans behind every list/resolve mostly cost a `stat` per file.
+fn check_safetensors_cached(path: &Path) -> Result<(), String> {
+    type Seen = std::collections::HashMap<PathBuf, (u64, SystemTime)>;
+    static SEEN: std::sync::OnceLock<std::sync::Mutex<Seen>> = std::sync::OnceLock::new();
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    let key = (
+        meta.len(),
+        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+    );
+    let seen = SEEN.get_or_init(Default::default);
+    let lock = || {
+        seen.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if lock().get(path) == Some(&key) {
+        return Ok(());
+    }
+    check_safetensors(path)?;
+    lock().insert(path.to_path_buf(), key);
+    Ok(())
+}
 
 /// Validates a safetensors file: a sane header whose tensors end exactly at
 /// the end of the file (a truncated copy fails here).
