@@ -222,7 +222,13 @@ pub(crate) fn publish(
     } else {
         None
     };
-    fs_err::rename(staging, target).map_err(|e| StoreError::io_at(target, e))?;
+    if let Err(e) = fs_err::rename(staging, target) {
+        // Put the previous version back rather than lose it.
+        if let Some(old) = &old {
+            let _ = fs_err::rename(old, target);
+        }
+        return Err(StoreError::io_at(target, e));
+    }
     manifest.write(&manifest_path(target))?;
     if let Some(old) = old {
         let _ = fs_err::remove_dir_all(old);
