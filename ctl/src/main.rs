@@ -108,8 +108,9 @@ enum Command {
     /// Chat with a model: one answer to PROMPT, or an interactive chat without one
     Run(commands::run::RunArgs),
     /// Run the daemon (ollmlxd) in the foreground; arguments are passed to it
+    #[command(disable_help_flag = true)]
     Serve {
-        /// Arguments for ollmlxd (see `ollmlxctl serve --help`)
+        /// Arguments for ollmlxd; `ollmlxctl serve --help` shows the daemon's own help
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },

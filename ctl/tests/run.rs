@@ -58,7 +58,8 @@ fn interactive_chat_keeps_history_until_clear() {
         cmd.env_remove(k);
     }
     cmd.env("OLLMLX_HOST", &d.host).env("HOME", d.dir.path()).env("TERM", "dumb");
-    let mut p = rexpect::session::spawn_command(cmd, Some(120_000)).unwrap();
+    // rexpect turns the terminal's echo off, so only our own output comes back.
+    let mut p = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
 
     let first = reference(&d, &[("user", "hello")]);
     let second = reference(&d, &[("user", "hello"), ("assistant", &first), ("user", "and then?")]);
@@ -79,6 +80,12 @@ fn interactive_chat_keeps_history_until_clear() {
     assert!(matches!(status, rexpect::process::wait::WaitStatus::Exited(_, 0)), "{status:?}");
 }
 
+/// rexpect hands back each byte as one `char`; the bytes are UTF-8.
+fn utf8(latin1: &str) -> String {
+    let bytes: Vec<u8> = latin1.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 /// The terminal side of one chat session.
 struct Chat<'a> {
     p: &'a mut rexpect::session::PtySession,
@@ -92,13 +99,11 @@ impl Chat<'_> {
     /// Sends a message; returns what was printed before the next prompt.
     fn turn(&mut self, text: &str) -> String {
         self.p.send_line(text).unwrap();
-        self.p.exp_string(&format!("{text}\r\n")).unwrap(); // the terminal's echo
-        self.p.exp_string(">>> ").unwrap().replace("\r\n", "\n")
+        utf8(&self.p.exp_string(">>> ").unwrap()).replace("\r\n", "\n")
     }
 
     fn command(&mut self, cmd: &str, answer: &str) {
         self.p.send_line(cmd).unwrap();
-        self.p.exp_string(&format!("{cmd}\r\n")).unwrap();
         assert_eq!(self.p.exp_string(">>> ").unwrap(), answer);
     }
 }

@@ -90,7 +90,7 @@ fn install_status_control_logs_uninstall() {
     let out = f.ctl(&["service", "install", "--dry-run"]).expect(0);
     assert!(out.stdout.contains(&format!("# {}", f.unit().display())), "{out:?}");
     assert!(out.stdout.contains(&format!("ExecStart={}", daemon.display())), "{out:?}");
-    assert!(out.stdout.contains("Environment=OLLMLX_HOST=127.0.0.1:5555"), "{out:?}");
+    assert!(out.stdout.contains("Environment=\"OLLMLX_HOST=127.0.0.1:5555\""), "{out:?}");
     assert!(f.take_argv().is_empty() && !has(&f.unit()));
 
     let out = f.ctl(&["service", "install"]).expect(0);
