@@ -82,7 +82,8 @@ impl App {
         let opts = AcquireOptions {
             keep_alive,
             default_keep_alive: model_settings.and_then(|m| m.keep_alive).unwrap_or(self.settings.keep_alive),
-            num_ctx: num_ctx.unwrap_or(self.settings.context_length),
+            num_ctx,
+            default_num_ctx: self.settings.context_length,
             pin: model_settings.filter(|m| m.pinned).map(|_| true),
         };
         if let Some(lease) = self.pool.try_resident(&key, &opts) {

@@ -66,7 +66,7 @@ fn generate_streams_ndjson_and_single_objects() {
     assert_eq!(last["eval_count"], 5);
     assert!(last["context"].as_array().is_some_and(|c| !c.is_empty()));
 
-    let (s, one) = d.generate("tiny-llama", json!({"options": {"num_predict": 3, "temperature": 0, "seed": 1}}));
+    let (s, one) = d.generate("tiny-llama", json!({"prompt": "Hi", "options": {"num_predict": 3, "temperature": 0, "seed": 1}}));
     assert_eq!(s, 200, "{one}");
     assert_final_metrics(&one);
     let streamed: String = lines.iter().map(|l| l["response"].as_str().unwrap()).collect();

@@ -111,8 +111,10 @@ pub struct AcquireOptions {
     pub keep_alive: Option<KeepAlive>,
     /// keep_alive for a first load when the request sends none.
     pub default_keep_alive: KeepAlive,
-    /// Context wanted (grows the model's context, never reloads).
-    pub num_ctx: usize,
+    /// Context asked for (grows the model's context, never reloads); None keeps it.
+    pub num_ctx: Option<usize>,
+    /// Context for a first load when the request sets none.
+    pub default_num_ctx: usize,
     /// Pin (Some(true)) or unpin on attach.
     pub pin: Option<bool>,
 }
@@ -424,8 +426,9 @@ fn attach(inner: &Arc<Inner>, st: &mut State, id: SlotId, opts: &AcquireOptions)
         slot.pinned = pin;
     }
     // num_ctx is a cap: asking for less never reloads; more grows the served context.
-    let wanted = opts.num_ctx.min(model.meta.context_length.max(1));
-    slot.context = slot.context.max(wanted);
+    if let Some(wanted) = opts.num_ctx {
+        slot.context = slot.context.max(wanted.min(model.meta.context_length.max(1)));
+    }
     Some(Lease { inner: Arc::clone(inner), id, model, name: slot.name.clone(), context: slot.context })
 }
 

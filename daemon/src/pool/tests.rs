@@ -80,7 +80,8 @@ fn opts() -> AcquireOptions {
     AcquireOptions {
         keep_alive: None,
         default_keep_alive: KeepAlive::For(Duration::from_secs(300)),
-        num_ctx: 1024,
+        num_ctx: None,
+        default_num_ctx: 1024,
         pin: None,
     }
 }
@@ -282,8 +283,8 @@ async fn explicit_unload_waits_for_in_flight_requests() {
 #[tokio::test(start_paused = true)]
 async fn asking_for_less_context_never_reloads() {
     let (pool, fake) = setup(1000, &[("a", 100)], |_| {});
-    drop(pool.acquire(&model("a"), AcquireOptions { num_ctx: 2048, ..opts() }).await.unwrap());
-    let lease = pool.acquire(&model("a"), AcquireOptions { num_ctx: 256, ..opts() }).await.unwrap();
+    drop(pool.acquire(&model("a"), AcquireOptions { num_ctx: Some(2048), ..opts() }).await.unwrap());
+    let lease = pool.acquire(&model("a"), AcquireOptions { num_ctx: Some(256), ..opts() }).await.unwrap();
     assert_eq!(lease.context(), 2048);
     assert_eq!(fake.loads.load(Ordering::SeqCst), 1);
 }
