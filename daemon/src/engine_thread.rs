@@ -178,7 +178,8 @@ impl EngineLoop {
     fn load(&mut self, id: SlotId, path: &Path) -> Result<LoadedModel, String> {
         let model = Model::load(path, &LoadOptions::default()).map_err(|e| format!("{e}"))?;
         let estimate = ollmlx_engine::estimate_memory(path, &LoadOptions::default()).map_err(|e| format!("{e}"))?;
-        let meta = meta_of(&model);
+        let mut meta = meta_of(&model);
+        meta.defaults = generation_defaults(path);
         let loaded = LoadedModel {
             meta: Arc::new(meta),
             weight_bytes: model.weight_bytes(),
@@ -397,7 +398,22 @@ fn meta_of(model: &Model) -> ModelMeta {
         chat_template: template.is_some(),
         tools: template.is_some_and(|t| t.has_tool_use_template()) || source.contains("tools"),
         thinking: source.contains("<think>") || tok.token_to_id("<think>").is_some(),
+        defaults: ollmlx_api::Options::default(),
     }
+}
+
+/// Sampling defaults from generation_config.json (HF names mapped to Ollama's); a missing
+/// or odd file only means no defaults.
+fn generation_defaults(dir: &Path) -> ollmlx_api::Options {
+    let Ok(text) = std::fs::read_to_string(dir.join("generation_config.json")) else { return Default::default() };
+    let Ok(Value::Object(g)) = serde_json::from_str::<Value>(&text) else { return Default::default() };
+    let mut map = serde_json::Map::new();
+    for (hf, ours) in [("temperature", "temperature"), ("top_p", "top_p"), ("top_k", "top_k"), ("repetition_penalty", "repeat_penalty")] {
+        if let Some(v) = g.get(hf).filter(|v| v.is_number()) {
+            map.insert(ours.to_string(), v.clone());
+        }
+    }
+    ollmlx_api::Options::from_map(&map).ok().filter(|o| o.validate().is_ok()).unwrap_or_default()
 }
 
 /// Every token's bytes, computed once per model for the JSON constraint.

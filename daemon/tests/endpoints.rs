@@ -271,3 +271,45 @@ fn a_client_that_disconnects_stops_its_generation() {
     let kv = d.get("/ollmlx/status").1["models"][0]["kv_bytes"].as_u64().unwrap();
     assert_eq!(kv, 0, "the sequence's KV cache is gone");
 }
+
+#[test]
+fn private_endpoints_load_pin_status_unload_and_events() {
+    let d = common::start(&[TINY, ("other", "tiny-llama-f32")], &[]);
+    let events = d.http.get(d.url("/ollmlx/events")).send().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for line in BufReader::new(events).lines() {
+            let v: Value = serde_json::from_str(&line.unwrap()).unwrap();
+            let done = v["event"] == "unloaded" && v["model"] == "other:latest";
+            seen.push(v);
+            if done {
+                break;
+            }
+        }
+        seen
+    });
+    let (s, v) = d.post("/ollmlx/load", &json!({"model": "tiny-llama", "pin": true, "keep_alive": "1s"}));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["pinned"], true);
+    d.post("/ollmlx/load", &json!({"model": "other"}));
+    let (_, st) = d.get("/ollmlx/status");
+    assert!(st["budget_bytes"].as_u64().unwrap() > 0 && st["process_rss_bytes"].as_u64().unwrap() > 0);
+    let tiny = st["models"].as_array().unwrap().iter().find(|m| m["name"] == "tiny-llama:latest").unwrap().clone();
+    assert_eq!(tiny["pinned"], true);
+    assert!(tiny["weight_bytes"].as_u64().unwrap() > 20_000_000, "{tiny}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(d.loaded().contains(&"tiny-llama:latest".to_string()), "pinned models do not expire");
+    assert_eq!(d.post("/ollmlx/unpin", &json!({"model": "tiny-llama"})).0, 200);
+    d.wait_for("keep_alive to apply once unpinned", 10, |d| !d.loaded().contains(&"tiny-llama:latest".to_string()));
+    assert_eq!(d.post("/ollmlx/pin", &json!({"model": "tiny-llama"})).0, 404);
+    let (s, _) = d.post("/ollmlx/unload", &json!({"all": true}));
+    assert_eq!(s, 200);
+    d.wait_for("all unloaded", 10, |d| d.loaded().is_empty());
+    let seen = reader.join().unwrap();
+    let kinds: Vec<String> = seen.iter().map(|e| format!("{} {}", e["event"].as_str().unwrap(), e["model"].as_str().unwrap())).collect();
+    for want in ["loading tiny-llama:latest", "loaded tiny-llama:latest", "pinned tiny-llama:latest", "unloaded other:latest"] {
+        assert!(kinds.iter().any(|k| k == want), "{want} not in {kinds:?}");
+    }
+    let expired = seen.iter().find(|e| e["event"] == "unloaded" && e["model"] == "tiny-llama:latest").unwrap();
+    assert_eq!(expired["reason"], "expired");
+}

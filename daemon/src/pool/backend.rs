@@ -46,6 +46,8 @@ pub struct ModelMeta {
     pub tools: bool,
     /// The model reasons in `<think>` tags.
     pub thinking: bool,
+    /// Sampling defaults from its generation_config.json (below config.toml and the request).
+    pub defaults: ollmlx_api::Options,
 }
 
 /// A finished load.

@@ -74,13 +74,15 @@ pub struct Final {
 /// too long) come back as `Err`, so the handler can still answer with a status code.
 pub async fn start(app: &App, ask: Ask) -> Result<BoxStream<'static, Piece>, ApiError> {
     let options = app.options_for(&App::parse_name(&ask.model)?.key(), ask.options.as_ref())?;
-    let resolved = options.resolve();
+    let num_ctx = options.resolve().num_ctx;
     if ask.images {
         app.resolve(&ask.model).await?; // 404 first for unknown models
         return Err(ApiError::bad(format!("\"{}\" does not support images: it is a text-only model", ask.model)));
     }
-    let leased = app.lease(&ask.model, ask.keep_alive, resolved.num_ctx).await?;
+    let leased = app.lease(&ask.model, ask.keep_alive, num_ctx).await?;
     let meta = leased.lease.meta().clone();
+    // The model's own generation defaults sit below config.toml and the request.
+    let resolved = meta.defaults.overlay(&options).resolve();
     let thinking = match &ask.think {
         Some(t) if t.enabled() && !meta.thinking => {
             return Err(ApiError::bad(format!("\"{}\" does not support thinking", ask.model)));
