@@ -1,1 +1,1 @@
-//! End-to-end tests that drive the real ollmlxd binary over HTTP. See tests/ in this crate.
+//! End-to-end tests across crates: see `tests/`.
