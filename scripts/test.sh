@@ -14,6 +14,6 @@ cd "$ROOT"
 cargo test --workspace --no-fail-fast -- --test-threads="${OLLMLX_TEST_THREADS:-2}"
 
 if [ -d "$ROOT/tests/python" ] && ls "$ROOT"/tests/python/test_*.py >/dev/null 2>&1; then
-    cargo build --release -p ollmlx-daemon
-    "$ROOT/.venv/bin/python" -m pytest -q "$ROOT/tests/python"
+    # The debug ollmlxd that `cargo test` just built.
+    OLLMLXD="$ROOT/target/debug/ollmlxd" "$ROOT/.venv/bin/python" -m pytest -q "$ROOT/tests/python"
 fi
