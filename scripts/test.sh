@@ -13,7 +13,9 @@ cd "$ROOT"
 # the timings of the tests that wait on a daemon sane.
 cargo test --workspace --no-fail-fast -- --test-threads="${OLLMLX_TEST_THREADS:-2}"
 
-if [ -d "$ROOT/tests/python" ] && ls "$ROOT"/tests/python/test_*.py >/dev/null 2>&1; then
-    # The debug ollmlxd that `cargo test` just built.
-    OLLMLXD="$ROOT/target/debug/ollmlxd" "$ROOT/.venv/bin/python" -m pytest -q "$ROOT/tests/python"
-fi
+# Python: the fixture builders and the oracle (tests/fixtures, tests/oracle), and the official
+# ollama/openai clients against the debug ollmlxd that `cargo test` just built (tests/python).
+blas=/usr/lib/x86_64-linux-gnu/libopenblas.so.0
+[ -e "$blas" ] && export LD_PRELOAD="$blas"
+OLLMLXD="$ROOT/target/debug/ollmlxd" "$ROOT/.venv/bin/python" -m pytest -q \
+    "$ROOT/tests/fixtures" "$ROOT/tests/oracle" "$ROOT/tests/python"
