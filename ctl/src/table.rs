@@ -80,6 +80,15 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
+/// How long ago: `just now` under a second, else `4 minutes ago`.
+pub fn ago(d: Duration) -> String {
+    if d.as_secs() == 0 {
+        "just now".into()
+    } else {
+        format!("{} ago", duration(d))
+    }
+}
+
 /// `[#####---------------]`: `used` of `total` in `width` cells (full when over).
 pub fn bar(used: u64, total: u64, width: usize) -> String {
     let filled = if total == 0 {
@@ -125,6 +134,8 @@ mod tests {
         assert_eq!(duration(Duration::from_secs(299)), "4 minutes");
         assert_eq!(duration(Duration::from_secs(3600)), "1 hour");
         assert_eq!(duration(Duration::from_secs(3 * 86_400 + 5)), "3 days");
+        assert_eq!(ago(Duration::from_millis(999)), "just now");
+        assert_eq!(ago(Duration::from_secs(120)), "2 minutes ago");
     }
 
     #[test]

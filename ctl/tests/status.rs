@@ -16,7 +16,8 @@ fn filters() -> Vec<(&'static str, &'static str)> {
         (r"\d+(\.\d)? (B|KB|MB|GB|TB)\b", "[SIZE]"),
         (r"\[[#-]+\]", "[BAR]"),
         (r"\(\d+%\)", "([PCT])"),
-        (r"(\d+ (second|minute|hour|day)s?|less than a second)", "[TIME]"),
+        (r"(\d+ (second|minute|hour|day)s? ago|just now)", "[AGO]"),
+        (r"\d+ (second|minute|hour|day)s?", "[TIME]"),
         (r"\b[0-9a-f]{12}\b", "[ID]"),
         (r"ollmlxd \d+\.\d+\.\d+", "ollmlxd [VERSION]"),
         (r" {2,}", "  "),
@@ -52,8 +53,8 @@ fn status_and_ps_snapshots() {
         queue  0 waiting; most models loaded: no cap
 
         NAME  STATE  SIZE  KV  CONTEXT  REQUESTS  LAST USED  EXPIRES IN  PINNED
-        test/tiny-qwen:latest  ready  [SIZE]  [SIZE]  4096  0  [TIME] ago  never  yes
-        test/tiny-llama:latest  ready  [SIZE]  [SIZE]  4096  0  [TIME] ago  [TIME]  no
+        test/tiny-qwen:latest  ready  [SIZE]  [SIZE]  4096  0  [AGO]  never  yes
+        test/tiny-llama:latest  ready  [SIZE]  [SIZE]  4096  0  [AGO]  [TIME]  no
         ");
         insta::assert_snapshot!(ps.stdout, @r"
         NAME  ID  SIZE  PROCESSOR  CONTEXT  UNTIL
@@ -71,7 +72,7 @@ fn status_shows_a_busy_model() {
     let body = serde_json::json!({
         "model": "test/tiny-llama",
         "messages": [{"role": "user", "content": "count"}],
-        "options": {"num_predict": 100000, "temperature": 0},
+        "options": {"num_predict": 100_000, "temperature": 0},
     });
     let pending = reqwest::blocking::Client::new().post(format!("{}/api/chat", d.url)).json(&body).send().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);

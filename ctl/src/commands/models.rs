@@ -43,7 +43,7 @@ pub fn list(json: bool) -> Result<()> {
     let mut t = Table::new(&["NAME", "ID", "SIZE", "MODIFIED"]);
     for m in &resp.models {
         let age = (now - m.modified_at).to_std().unwrap_or_default();
-        t.push(vec![m.name.clone(), short_id(&m.digest), table::bytes(m.size), format!("{} ago", table::duration(age))]);
+        t.push(vec![m.name.clone(), short_id(&m.digest), table::bytes(m.size), table::ago(age)]);
     }
     emit(&t.render())
 }
@@ -75,7 +75,7 @@ pub fn show(args: &ShowArgs) -> Result<()> {
 /// The human form of `show`: model facts, capabilities, parameters, tensors when verbose.
 pub fn render_show(r: &ShowResponse) -> String {
     let arch = r.model_info.get("general.architecture").and_then(Value::as_str).unwrap_or(&r.details.family);
-    let info = |key: &str| r.model_info.get(&format!("{arch}.{key}")).map(|v| v.to_string());
+    let info = |key: &str| r.model_info.get(&format!("{arch}.{key}")).map(ToString::to_string);
     let mut facts = vec![("architecture", arch.to_string()), ("parameters", r.details.parameter_size.clone())];
     if let Some(v) = info("context_length") {
         facts.push(("context length", v));

@@ -23,7 +23,7 @@ const MODELS_VAR: &str = "OLLMLX_MODELS";
 /// Progress display for a sequence of Ollama progress lines.
 struct Progress {
     multi: MultiProgress,
-    /// One bar per file digest.
+    /// One bar per file digest (or per status, for counted steps without a file).
     bars: HashMap<String, ProgressBar>,
     /// The spinner of the current digest-less status.
     spinner: Option<ProgressBar>,
@@ -49,13 +49,14 @@ impl Progress {
                 eprintln!("{}", p.status);
             }
         }
-        match (&p.digest, p.total) {
-            (Some(digest), Some(total)) => {
-                let bar = self.bars.entry(digest.clone()).or_insert_with(|| {
+        match p.total {
+            Some(total) => {
+                let key = p.digest.clone().unwrap_or_else(|| p.status.clone());
+                let bar = self.bars.entry(key).or_insert_with(|| {
                     if let Some(s) = self.spinner.take() {
                         s.finish();
                     }
-                    let style = ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+                    let style = ProgressStyle::with_template("{msg} {bar:30} {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} {eta}")
                         .unwrap_or_else(|_| ProgressStyle::default_bar());
                     self.multi.add(ProgressBar::new(total).with_style(style))
                 });
@@ -70,6 +71,7 @@ impl Progress {
                 }
                 let s = self.multi.add(ProgressBar::new_spinner());
                 s.set_message(p.status.clone());
+                s.enable_steady_tick(std::time::Duration::from_millis(120));
                 self.spinner = Some(s);
             }
         }

@@ -22,7 +22,7 @@ pub struct RunArgs {
     /// How long the model stays loaded afterwards: "5m", "1h", "-1" (forever)
     #[arg(long)]
     pub keep_alive: Option<String>,
-    /// A model option, e.g. -o temperature=0 -o num_predict=64 (repeatable)
+    /// A model option, e.g. `-o temperature=0 -o num_predict=64` (repeatable)
     #[arg(long = "option", short = 'o', value_name = "KEY=VALUE")]
     pub options: Vec<String>,
     /// A system message to start the conversation with
@@ -145,7 +145,7 @@ fn chat_loop(client: &Client, template: &ChatRequest) -> Result<()> {
         match answer(client, &req, &mut stdout.lock()) {
             Ok(reply) => history.push(reply),
             // Without a daemon or a model there is nothing more to do here.
-            Err(e) if e.chain().any(|c| c.is::<Failure>()) => return Err(e),
+            Err(e) if e.chain().any(<dyn std::error::Error>::is::<Failure>) => return Err(e),
             Err(e) => {
                 eprintln!("Error: {e:#}");
                 history.pop();

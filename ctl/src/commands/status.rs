@@ -67,7 +67,7 @@ pub fn render_status(s: &StatusResponse, url: &str, now: DateTime<FixedOffset>) 
 fn model_row(m: &ModelStatus, now: DateTime<FixedOffset>) -> Vec<String> {
     let busy = m.active_requests > 0;
     let state = if m.state == "ready" && busy { "busy".to_string() } else { m.state.clone() };
-    let last_used = if busy { "now".to_string() } else { format!("{} ago", table::duration(Duration::from_millis(m.idle_ms))) };
+    let last_used = if busy { "now".to_string() } else { table::ago(Duration::from_millis(m.idle_ms)) };
     vec![
         m.name.clone(),
         state,

@@ -220,7 +220,10 @@ pub fn spawn_and_wait(mut cmd: Command) -> (Child, String, Arc<Mutex<String>>) {
     let sink = log.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push_str(&format!("{line}\n"));
+            let mut log = sink.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+            drop(log);
             if let Some(addr) = listening_address(&line) {
                 let _ = tx.send(addr);
             }
