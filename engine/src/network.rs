@@ -58,9 +58,13 @@ pub struct Network {
 
 fn policy_for(opts: &LoadOptions) -> LoadPolicy {
     let cpu = Device::default_device() == Device::Cpu;
+    let dequantize = opts.dequantize.unwrap_or(cpu);
     LoadPolicy {
-        dequantize: opts.dequantize.unwrap_or(cpu),
-        compute_dtype: if cpu { Some(Dtype::Float32) } else { None },
+        dequantize,
+        // Weights kept as stored (`dequantize: Some(false)`) also compute in their stored dtype,
+        // as mlx-lm does; casting only the float tensors to f32 would mix bf16 dequantized rows
+        // with f32 norms and give neither mlx-lm's results nor f32 accuracy.
+        compute_dtype: if cpu && dequantize { Some(Dtype::Float32) } else { None },
     }
 }
 
