@@ -32,6 +32,12 @@ pub const CONTEXT_LENGTH: EnvVar =
     EnvVar { name: "OLLMLX_CONTEXT_LENGTH", doc: "default num_ctx (default 4096, capped by the model)" };
 /// How long a request may wait for room and a load before it fails.
 pub const LOAD_TIMEOUT: EnvVar = EnvVar { name: "OLLMLX_LOAD_TIMEOUT", doc: "wait for room + load (default 5m)" };
+/// How long a shutdown waits for in-flight requests before it stops them.
+pub const EXIT_TIMEOUT: EnvVar =
+    EnvVar { name: "OLLMLX_EXIT_TIMEOUT", doc: "on SIGTERM, wait this long for in-flight requests (default 25s)" };
+/// A log file the daemon writes itself (rotated by size) instead of stderr.
+pub const LOG_FILE: EnvVar =
+    EnvVar { name: "OLLMLX_LOG_FILE", doc: "write the log to this file, rotated at 10 MiB (default: stderr)" };
 /// The config file (default `~/.ollmlx/config.toml`).
 pub const CONFIG: EnvVar = EnvVar { name: "OLLMLX_CONFIG", doc: "config file (default ~/.ollmlx/config.toml)" };
 /// Log filter (tracing `EnvFilter` syntax, default `info`).
@@ -39,7 +45,18 @@ pub const LOG: EnvVar = EnvVar { name: "OLLMLX_LOG", doc: "log filter, e.g. debu
 
 /// Every variable, for `--help`.
 pub const ALL: &[EnvVar] =
-    &[HOST, MODELS, MEMORY_BUDGET, KEEP_ALIVE, MAX_LOADED, MAX_QUEUE, ORIGINS, CONTEXT_LENGTH, LOAD_TIMEOUT, CONFIG, LOG];
+    &[HOST, MODELS, MEMORY_BUDGET, KEEP_ALIVE, MAX_LOADED, MAX_QUEUE, ORIGINS, CONTEXT_LENGTH, LOAD_TIMEOUT, EXIT_TIMEOUT, LOG_FILE, CONFIG, LOG];
+
+/// systemd socket activation: the pid the passed sockets are meant for.
+pub const LISTEN_PID: EnvVar = EnvVar { name: "LISTEN_PID", doc: "systemd: pid the passed sockets are for" };
+/// systemd socket activation: how many sockets were passed, from fd 3 on.
+pub const LISTEN_FDS: EnvVar = EnvVar { name: "LISTEN_FDS", doc: "systemd: number of passed sockets" };
+/// systemd notification socket (`sd_notify`).
+pub const NOTIFY_SOCKET: EnvVar = EnvVar { name: "NOTIFY_SOCKET", doc: "systemd: readiness notification socket" };
+/// systemd watchdog interval in microseconds.
+pub const WATCHDOG_USEC: EnvVar = EnvVar { name: "WATCHDOG_USEC", doc: "systemd: watchdog interval (µs)" };
+/// systemd watchdog: the pid the watchdog is meant for.
+pub const WATCHDOG_PID: EnvVar = EnvVar { name: "WATCHDOG_PID", doc: "systemd: pid the watchdog is for" };
 
 /// The value of `var`, trimmed of spaces and quotes as Ollama does; empty counts as unset.
 pub fn get(var: EnvVar) -> Option<String> {

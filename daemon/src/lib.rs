@@ -17,6 +17,7 @@ pub mod env;
 pub mod error;
 pub mod format;
 pub mod job;
+pub mod lifecycle;
 pub mod platform;
 pub mod pool;
 pub mod routes;

@@ -1,37 +1,56 @@
-//! Start-up and shutdown: settings, logging, store, engine thread, pool, watcher, listener.
+//! Start-up and shutdown: settings, logging, store lock, store, engine thread, pool, watcher,
+//! listener; the supervisor-facing parts (lock, activation, notify, drain) live in `lifecycle`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use ollmlx_store::{Store, StoreConfig, StoreEvent};
 
 use crate::config::{Flags, Settings};
 use crate::engine_thread::EngineHandle;
+use crate::lifecycle::{self, Notifier, StoreLock};
 use crate::pool::{Pool, PoolConfig};
 use crate::state::App;
 
 /// Runs the daemon until SIGINT/SIGTERM.
 pub fn run(flags: Flags) -> anyhow::Result<()> {
     let settings = Settings::load(flags, crate::platform::total_memory())?;
-    init_logging();
+    init_logging(settings.log_file.as_deref())?;
     // Few worker threads: the HTTP side only shuffles bytes; MLX has its own thread.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(settings))
+    let result = runtime.block_on(serve(settings));
+    // Requests still running past the exit timeout are dropped here, not waited for.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
 }
 
-fn init_logging() {
+fn init_logging(log_file: Option<&std::path::Path>) -> anyhow::Result<()> {
     let filter = crate::env::get(crate::env::LOG).unwrap_or_else(|| "info".into());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only for a terminal: supervisors' log files get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match log_file {
+        Some(path) => {
+            let file = lifecycle::RotatingFile::open(path, lifecycle::logfile::DEFAULT_MAX_BYTES, lifecycle::logfile::DEFAULT_KEEP)
+                .with_context(|| format!("cannot open the log file {} (OLLMLX_LOG_FILE)", path.display()))?;
+            builder.with_ansi(false).with_writer(file).init();
+        }
+        None => {
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            builder.with_ansi(ansi).with_writer(std::io::stderr).init();
+        }
+    }
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    // Before anything else: a second daemon on this store must fail, not share it.
+    let lock = StoreLock::acquire(&settings.models_dir)?;
     let store = Store::open(StoreConfig::from_env(settings.models_dir.clone()))
         .with_context(|| format!("cannot open the model store at {}", settings.models_dir.display()))?;
     let engine = EngineHandle::start().context("cannot start the engine thread")?;
@@ -45,22 +64,23 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         },
     );
     let _watcher = watch_store(&store, &pool);
-    let listener = tokio::net::TcpListener::bind(settings.host)
-        .await
-        .with_context(|| format!("cannot listen on {} (OLLMLX_HOST)", settings.host))?;
+    let (listener, activated) = lifecycle::listener(settings.host).await?;
     tracing::info!(
+        activated,
         address = %listener.local_addr().unwrap_or(settings.host),
         models = %settings.models_dir.display(),
         budget = %crate::config::parse::human_bytes(settings.memory_budget),
         "ollmlxd listening"
     );
+    let exit_timeout = settings.exit_timeout;
     let app = Arc::new(App { settings, store, pool: pool.clone(), engine });
-    axum::serve(listener, crate::routes::router(app))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("server failed")?;
+    let notifier = Notifier::from_env();
+    notifier.ready();
+    notifier.spawn_watchdog();
+    lifecycle::serve_until_signal(listener, crate::routes::router(app), exit_timeout, &notifier).await?;
     pool.shutdown().await;
-    tracing::info!("stopped");
+    tracing::info!(lock = %lock.path().display(), "stopped");
+    drop(lock);
     Ok(())
 }
 
@@ -83,23 +103,4 @@ fn watch_store(store: &Store, pool: &Pool) -> Option<ollmlx_store::StoreWatcher>
         }
     });
     Some(watcher)
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
-    tracing::info!("shutting down");
 }

@@ -77,6 +77,8 @@ pub struct FileConfig {
     pub origins: Option<Origins>,
     pub context_length: Option<Scalar>,
     pub load_timeout: Option<Scalar>,
+    pub exit_timeout: Option<Scalar>,
+    pub log_file: Option<String>,
     /// `[model."name"]` tables.
     #[serde(default)]
     pub model: BTreeMap<String, ModelFileConfig>,

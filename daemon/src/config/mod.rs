@@ -49,6 +49,12 @@ pub struct Flags {
     /// Wait for room and a load at most this long (OLLMLX_LOAD_TIMEOUT).
     #[arg(long)]
     pub load_timeout: Option<String>,
+    /// On SIGTERM, wait this long for in-flight requests (OLLMLX_EXIT_TIMEOUT).
+    #[arg(long)]
+    pub exit_timeout: Option<String>,
+    /// Write the log to this file, rotated by size (OLLMLX_LOG_FILE; default stderr).
+    #[arg(long)]
+    pub log_file: Option<String>,
     /// Config file (OLLMLX_CONFIG; default ~/.ollmlx/config.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -88,6 +94,10 @@ pub struct Settings {
     pub context_length: usize,
     /// Bound on waiting for room + load.
     pub load_timeout: Duration,
+    /// Bound on draining in-flight requests at shutdown.
+    pub exit_timeout: Duration,
+    /// The daemon's own log file (rotated by size); `None` logs to stderr.
+    pub log_file: Option<PathBuf>,
     /// Per-model settings keyed by the store key (`ModelName::key`).
     pub models: HashMap<String, ModelSettings>,
 }
@@ -97,6 +107,9 @@ pub struct Settings {
 const DEFAULT_BUDGET_PERCENT: u64 = 70;
 const DEFAULT_MAX_QUEUE: usize = 512;
 const DEFAULT_CONTEXT: usize = 4096;
+/// Under systemd's default 90 s stop timeout and launchd's 20 s + grace, long enough for most
+/// answers to finish.
+const DEFAULT_EXIT_TIMEOUT: Duration = Duration::from_secs(25);
 
 impl Settings {
     /// Flags, then environment, then the config file, validated.
@@ -156,11 +169,19 @@ impl Settings {
             },
             None => Duration::from_secs(300),
         };
+        let exit_timeout = match text(&flags.exit_timeout, env::EXIT_TIMEOUT, "exit_timeout", scalar(&file.exit_timeout)) {
+            Some((v, from)) => match KeepAlive::parse(&v).map_err(|e| anyhow!("{from}: {e}"))? {
+                KeepAlive::For(d) => d,
+                KeepAlive::Forever => bail!("{from}: the exit timeout must be a duration (0 stops at once)"),
+            },
+            None => DEFAULT_EXIT_TIMEOUT,
+        };
+        let log_file = text(&flags.log_file, env::LOG_FILE, "log_file", file.log_file.clone()).map(|(v, _)| expand_home(&v));
         let origins = origins(flags, file);
         let models = model_settings(file)?;
         Ok(Settings {
             host, models_dir, memory_budget, total_memory, keep_alive, max_loaded, max_queue, origins,
-            context_length, load_timeout, models,
+            context_length, load_timeout, exit_timeout, log_file, models,
         })
     }
 
