@@ -249,3 +249,51 @@ impl Shaper {
         vec![Piece::Delta { content, thinking }]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(shaper: &mut Shaper, chunks: &[&str]) -> (String, String, Vec<ParsedCall>) {
+        let mut pieces: Vec<Piece> = chunks.iter().flat_map(|c| shaper.push(c)).collect();
+        pieces.extend(shaper.finish());
+        let (mut content, mut thinking, mut calls) = (String::new(), String::new(), Vec::new());
+        for p in pieces {
+            match p {
+                Piece::Delta { content: c, thinking: t } => {
+                    content += &c;
+                    thinking += &t;
+                }
+                Piece::ToolCalls(c) => calls.extend(c),
+                _ => {}
+            }
+        }
+        (content, thinking, calls)
+    }
+
+    #[test]
+    fn tool_calls_are_held_and_parsed() {
+        let mut s = Shaper::new(false, false, vec!["get_weather".into()]);
+        let (content, _, calls) = run(&mut s, &["<tool_", "call>{\"name\": \"get_weather\", ", "\"arguments\": {\"city\": \"Paris\"}}</tool_call>"]);
+        assert_eq!(content, "");
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].arguments["city"], "Paris");
+    }
+
+    #[test]
+    fn ordinary_text_streams_even_with_tools() {
+        let mut s = Shaper::new(false, false, vec!["get_weather".into()]);
+        assert!(matches!(s.push("It is").as_slice(), [Piece::Delta { content, .. }] if content == "It is"));
+        let (content, _, calls) = run(&mut s, &[" sunny."]);
+        assert_eq!(content, " sunny.");
+        assert!(calls.is_empty());
+    }
+
+    #[test]
+    fn thinking_is_split_or_dropped() {
+        let (content, thinking, _) = run(&mut Shaper::new(true, false, Vec::new()), &["<think>hmm</think>", "Yes"]);
+        assert_eq!((content.as_str(), thinking.as_str()), ("Yes", "hmm"));
+        let (content, thinking, _) = run(&mut Shaper::new(true, true, Vec::new()), &["<think>hmm</think>", "Yes"]);
+        assert_eq!((content.as_str(), thinking.as_str()), ("Yes", ""));
+    }
+}
