@@ -3,10 +3,11 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tower_http::cors::{AllowOrigin, CorsLayer};
+// Request headers are mirrored: OpenAI SDKs send a growing family of `x-stainless-*` headers.
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
 /// Origins allowed without configuration (any port).
 const DEFAULT_ORIGINS: &[&str] = &[
@@ -31,14 +32,10 @@ pub fn cors(extra: &[String]) -> CorsLayer {
     let allow = AllowOrigin::predicate(move |origin: &HeaderValue, _| {
         origin.to_str().is_ok_and(|o| patterns.iter().any(|p| origin_matches(p, o)))
     });
-    let headers = ["authorization", "content-type", "user-agent", "accept", "x-requested-with", "openai-beta"]
-        .into_iter()
-        .map(HeaderName::from_static)
-        .collect::<Vec<_>>();
     CorsLayer::new()
         .allow_origin(allow)
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::HEAD, Method::OPTIONS])
-        .allow_headers(headers)
+        .allow_headers(AllowHeaders::mirror_request())
 }
 
 /// Whether a Host header value may reach a loopback listener.
