@@ -88,21 +88,49 @@ impl Attention {
     }
 
     /// Loads `q_proj/k_proj/v_proj/o_proj` under `ld`; biases on q/k/v and on o as given.
-    pub fn load(ld: &Loader, cfg: &BaseConfig, qkv_bias: bool, o_bias: bool, rope: Rope) -> Result<Attention> {
-        let (h, kv, d, dim) = (cfg.num_attention_heads, cfg.kv_heads(), cfg.head_dim(), cfg.hidden_size);
+    pub fn load(
+        ld: &Loader,
+        cfg: &BaseConfig,
+        qkv_bias: bool,
+        o_bias: bool,
+        rope: Rope,
+    ) -> Result<Attention> {
+        let (h, kv, d, dim) = (
+            cfg.num_attention_heads,
+            cfg.kv_heads(),
+            cfg.head_dim(),
+            cfg.hidden_size,
+        );
         let proj = QkvProj::Split {
             q_proj: ld.pp("q_proj").linear(dim, h * d, qkv_bias)?,
             k_proj: ld.pp("k_proj").linear(dim, kv * d, qkv_bias)?,
             v_proj: ld.pp("v_proj").linear(dim, kv * d, qkv_bias)?,
         };
-        Ok(Attention::with(proj, ld.pp("o_proj").linear(h * d, dim, o_bias)?, cfg, rope))
+        Ok(Attention::with(
+            proj,
+            ld.pp("o_proj").linear(h * d, dim, o_bias)?,
+            cfg,
+            rope,
+        ))
     }
 
     /// Loads a fused `qkv_proj` and `o_proj` (no biases).
     pub fn load_fused(ld: &Loader, cfg: &BaseConfig, rope: Rope) -> Result<Attention> {
-        let (h, kv, d, dim) = (cfg.num_attention_heads, cfg.kv_heads(), cfg.head_dim(), cfg.hidden_size);
-        let proj = QkvProj::Fused { qkv_proj: ld.pp("qkv_proj").linear(dim, (h + 2 * kv) * d, false)? };
-        Ok(Attention::with(proj, ld.pp("o_proj").linear(h * d, dim, false)?, cfg, rope))
+        let (h, kv, d, dim) = (
+            cfg.num_attention_heads,
+            cfg.kv_heads(),
+            cfg.head_dim(),
+            cfg.hidden_size,
+        );
+        let proj = QkvProj::Fused {
+            qkv_proj: ld.pp("qkv_proj").linear(dim, (h + 2 * kv) * d, false)?,
+        };
+        Ok(Attention::with(
+            proj,
+            ld.pp("o_proj").linear(h * d, dim, false)?,
+            cfg,
+            rope,
+        ))
     }
 
     /// Adds per-head `q_norm`/`k_norm` (Gemma's are `1 + w`).
@@ -120,13 +148,21 @@ impl Attention {
 
     fn project(&self, x: &Array) -> Result<(Array, Array, Array)> {
         match &self.proj {
-            QkvProj::Split { q_proj, k_proj, v_proj } => Ok((q_proj.forward(x)?, k_proj.forward(x)?, v_proj.forward(x)?)),
+            QkvProj::Split {
+                q_proj,
+                k_proj,
+                v_proj,
+            } => Ok((q_proj.forward(x)?, k_proj.forward(x)?, v_proj.forward(x)?)),
             QkvProj::Fused { qkv_proj } => {
                 let qkv = qkv_proj.forward(x)?;
                 let q_end = self.n_heads * self.head_dim;
                 let k_end = q_end + self.n_kv_heads * self.head_dim;
                 let total = qkv.dim(-1);
-                Ok((qkv.slice_axis(-1, 0, q_end)?, qkv.slice_axis(-1, q_end, k_end)?, qkv.slice_axis(-1, k_end, total)?))
+                Ok((
+                    qkv.slice_axis(-1, 0, q_end)?,
+                    qkv.slice_axis(-1, q_end, k_end)?,
+                    qkv.slice_axis(-1, k_end, total)?,
+                ))
             }
         }
     }
@@ -153,7 +189,8 @@ impl Attention {
     /// Merges `[B, H, L, D]` heads and applies the output projection.
     pub fn output(&self, o: &Array) -> Result<Array> {
         let (b, l) = (o.dim(0) as i32, o.dim(2) as i32);
-        self.o_proj.forward(&o.transpose(&[0, 2, 1, 3])?.reshape(&[b, l, -1])?)
+        self.o_proj
+            .forward(&o.transpose(&[0, 2, 1, 3])?.reshape(&[b, l, -1])?)
     }
 
     /// Attention through MLX's fused kernel, or by hand when scores are soft-capped.
@@ -192,7 +229,11 @@ impl Attention {
             }
         };
         if let Some(m) = mask {
-            scores = mlx::select(m, &scores, &Array::scalar(finfo_min(scores.dtype()), scores.dtype()))?;
+            scores = mlx::select(
+                m,
+                &scores,
+                &Array::scalar(finfo_min(scores.dtype()), scores.dtype()),
+            )?;
         }
         let mut out = scores.softmax(-1, true)?.matmul(&v)?;
         if repeats > 1 {
@@ -204,11 +245,24 @@ impl Attention {
     /// Every array held.
     pub fn arrays(&self) -> Vec<&Array> {
         let projections: Vec<&Linear> = match &self.proj {
-            QkvProj::Split { q_proj, k_proj, v_proj } => vec![q_proj, k_proj, v_proj],
+            QkvProj::Split {
+                q_proj,
+                k_proj,
+                v_proj,
+            } => vec![q_proj, k_proj, v_proj],
             QkvProj::Fused { qkv_proj } => vec![qkv_proj],
         };
-        let mut v: Vec<&Array> = projections.into_iter().chain([&self.o_proj]).flat_map(Linear::arrays).collect();
-        v.extend(self.q_norm.iter().chain(self.k_norm.iter()).map(|n| &n.weight));
+        let mut v: Vec<&Array> = projections
+            .into_iter()
+            .chain([&self.o_proj])
+            .flat_map(Linear::arrays)
+            .collect();
+        v.extend(
+            self.q_norm
+                .iter()
+                .chain(self.k_norm.iter())
+                .map(|n| &n.weight),
+        );
         v
     }
 }
@@ -231,13 +285,18 @@ impl Activation {
         Ok(match self {
             Activation::Silu => x.multiply(&x.sigmoid()?)?,
             Activation::Gelu => {
-                let cdf = x.divide(&s(std::f32::consts::SQRT_2))?.erf()?.add(&s(1.0))?;
+                let cdf = x
+                    .divide(&s(std::f32::consts::SQRT_2))?
+                    .erf()?
+                    .add(&s(1.0))?;
                 x.multiply(&cdf)?.divide(&s(2.0))?
             }
             Activation::GeluApprox => {
                 // 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x**3))).
                 let x3 = x.power(&s(3.0))?;
-                let inner = x.add(&x3.mul_scalar(0.044_715)?)?.mul_scalar((2.0 / std::f32::consts::PI).sqrt())?;
+                let inner = x
+                    .add(&x3.mul_scalar(0.044_715)?)?
+                    .mul_scalar((2.0 / std::f32::consts::PI).sqrt())?;
                 x.mul_scalar(0.5)?.multiply(&inner.tanh()?.add(&s(1.0))?)?
             }
         })
@@ -272,7 +331,13 @@ pub struct Mlp {
 
 impl Mlp {
     /// Loads `gate_proj/up_proj/down_proj`.
-    pub fn load(ld: &Loader, hidden: usize, inter: usize, bias: bool, act: Activation) -> Result<Mlp> {
+    pub fn load(
+        ld: &Loader,
+        hidden: usize,
+        inter: usize,
+        bias: bool,
+        act: Activation,
+    ) -> Result<Mlp> {
         Ok(Mlp {
             gate_up: GateUp::Split {
                 gate_proj: ld.pp("gate_proj").linear(hidden, inter, bias)?,
@@ -286,7 +351,9 @@ impl Mlp {
     /// Loads a fused `gate_up_proj` and `down_proj` (no biases).
     pub fn load_fused(ld: &Loader, hidden: usize, inter: usize, act: Activation) -> Result<Mlp> {
         Ok(Mlp {
-            gate_up: GateUp::Fused { gate_up_proj: ld.pp("gate_up_proj").linear(hidden, 2 * inter, false)? },
+            gate_up: GateUp::Fused {
+                gate_up_proj: ld.pp("gate_up_proj").linear(hidden, 2 * inter, false)?,
+            },
             down_proj: ld.pp("down_proj").linear(inter, hidden, false)?,
             act,
         })
@@ -302,13 +369,18 @@ impl Mlp {
                 (gu.slice_axis(-1, 0, half)?, gu.slice_axis(-1, half, n)?)
             }
         };
-        self.down_proj.forward(&self.act.apply(&gate)?.multiply(&up)?)
+        self.down_proj
+            .forward(&self.act.apply(&gate)?.multiply(&up)?)
     }
 
     /// Every array held.
     pub fn arrays(&self) -> Vec<&Array> {
         let mut v: Vec<&Array> = match &self.gate_up {
-            GateUp::Split { gate_proj, up_proj } => gate_proj.arrays().into_iter().chain(up_proj.arrays()).collect(),
+            GateUp::Split { gate_proj, up_proj } => gate_proj
+                .arrays()
+                .into_iter()
+                .chain(up_proj.arrays())
+                .collect(),
             GateUp::Fused { gate_up_proj } => gate_up_proj.arrays(),
         };
         v.extend(self.down_proj.arrays());

@@ -22,7 +22,13 @@ pub fn load(raw: &serde_json::Value, path: &Path, ld: &Loader) -> Result<Box<dyn
         let rope = Rope::new(base.head_dim(), base.rope_theta, false);
         Ok(DecoderLayer::pre_norm(
             Attention::load(&l.pp("self_attn"), &base, false, false, rope)?,
-            Mlp::load(&l.pp("mlp"), dim, base.intermediate_size, false, Activation::Gelu)?,
+            Mlp::load(
+                &l.pp("mlp"),
+                dim,
+                base.intermediate_size,
+                false,
+                Activation::Gelu,
+            )?,
             rms_norm(&l.pp("input_layernorm"), dim, eps, true)?,
             rms_norm(&l.pp("post_attention_layernorm"), dim, eps, true)?,
         ))
@@ -33,5 +39,7 @@ pub fn load(raw: &serde_json::Value, path: &Path, ld: &Loader) -> Result<Box<dyn
 
 /// Drops tensors the model does not use (the head is always the embedding).
 pub fn sanitize(weights: &mut crate::weights::Weights) {
-    super::drop_tensors(weights, |n| n.starts_with("lm_head.") || n.contains("rotary_emb.inv_freq"));
+    super::drop_tensors(weights, |n| {
+        n.starts_with("lm_head.") || n.contains("rotary_emb.inv_freq")
+    });
 }

@@ -43,8 +43,12 @@ pub fn load(raw: &serde_json::Value, path: &Path, ld: &Loader) -> Result<Box<dyn
     let cfg: Config = parse_as(raw, path)?;
     let base = &cfg.base;
     base.validate(path)?;
+    // Written so that NaN counts as not positive.
     let positive = |v: Option<f32>| v.is_none_or(|c| c > 0.0);
-    if !(cfg.query_pre_attn_scalar > 0.0) || !positive(cfg.attn_logit_softcapping) || !positive(cfg.final_logit_softcapping) {
+    if !positive(Some(cfg.query_pre_attn_scalar))
+        || !positive(cfg.attn_logit_softcapping)
+        || !positive(cfg.final_logit_softcapping)
+    {
         return Err(EngineError::config(
             path,
             "query_pre_attn_scalar, attn_logit_softcapping and final_logit_softcapping must be positive",
@@ -59,7 +63,13 @@ pub fn load(raw: &serde_json::Value, path: &Path, ld: &Loader) -> Result<Box<dyn
         attn.logit_softcap = cfg.attn_logit_softcapping;
         let mut layer = DecoderLayer::pre_norm(
             attn,
-            Mlp::load(&l.pp("mlp"), dim, base.intermediate_size, false, Activation::GeluApprox)?,
+            Mlp::load(
+                &l.pp("mlp"),
+                dim,
+                base.intermediate_size,
+                false,
+                Activation::GeluApprox,
+            )?,
             norm(l, "input_layernorm")?,
             norm(l, "post_attention_layernorm")?,
         );
@@ -74,5 +84,7 @@ pub fn load(raw: &serde_json::Value, path: &Path, ld: &Loader) -> Result<Box<dyn
 
 /// Drops tensors the model does not use (the head is always the embedding).
 pub fn sanitize(weights: &mut crate::weights::Weights) {
-    super::drop_tensors(weights, |n| n.starts_with("lm_head.") || n.contains("rotary_emb.inv_freq"));
+    super::drop_tensors(weights, |n| {
+        n.starts_with("lm_head.") || n.contains("rotary_emb.inv_freq")
+    });
 }

@@ -46,24 +46,43 @@ fn default_pattern() -> usize {
     6
 }
 
+/// True for positive numbers, false for NaN.
+fn positive(x: f32) -> bool {
+    x > 0.0
+}
+
 /// Which layers slide: `layer_types` if given, else all but every `pattern`-th.
 fn sliding_layers(cfg: &Config, path: &Path) -> Result<Vec<bool>> {
     let n = cfg.base.num_hidden_layers;
-    if cfg.sliding_window == 0 || cfg.sliding_window_pattern == 0 || !(cfg.query_pre_attn_scalar > 0.0) {
-        return Err(EngineError::config(path, "sliding_window, sliding_window_pattern and query_pre_attn_scalar must be positive"));
+    if cfg.sliding_window == 0
+        || cfg.sliding_window_pattern == 0
+        || !positive(cfg.query_pre_attn_scalar)
+    {
+        return Err(EngineError::config(
+            path,
+            "sliding_window, sliding_window_pattern and query_pre_attn_scalar must be positive",
+        ));
     }
     let Some(types) = &cfg.layer_types else {
-        return Ok((0..n).map(|i| (i + 1) % cfg.sliding_window_pattern != 0).collect());
+        return Ok((0..n)
+            .map(|i| (i + 1) % cfg.sliding_window_pattern != 0)
+            .collect());
     };
     if types.len() != n {
-        return Err(EngineError::config(path, format!("layer_types has {} entries for {n} layers", types.len())));
+        return Err(EngineError::config(
+            path,
+            format!("layer_types has {} entries for {n} layers", types.len()),
+        ));
     }
     types
         .iter()
         .map(|t| match t.as_str() {
             "full_attention" => Ok(false),
             "sliding_attention" => Ok(true),
-            other => Err(EngineError::config(path, format!("layer_types entry {other:?} is not supported"))),
+            other => Err(EngineError::config(
+                path,
+                format!("layer_types entry {other:?} is not supported"),
+            )),
         })
         .collect()
 }
@@ -74,7 +93,13 @@ fn rope(cfg: &Config, sliding: bool, path: &Path) -> Result<Rope> {
         return Ok(Rope::new(b.head_dim(), cfg.rope_local_base_freq, false));
     }
     let scaling: Option<&Scaling> = b.rope_scaling.as_ref();
-    Rope::from_scaling(scaling, b.head_dim(), b.rope_theta, b.max_position_embeddings, path)
+    Rope::from_scaling(
+        scaling,
+        b.head_dim(),
+        b.rope_theta,
+        b.max_position_embeddings,
+        path,
+    )
 }
 
 /// Builds the model from config.json and the checkpoint.
@@ -87,12 +112,24 @@ pub fn load(raw: &serde_json::Value, path: &Path, ld: &Loader) -> Result<Box<dyn
     let norm = |l: &Loader, name: &str| rms_norm(&l.pp(name), dim, eps, true);
     // mlx-lm ties the head exactly when the checkpoint has no `lm_head`.
     let mut model = Transformer::load(ld, base, tied(ld, false), true, |l, i| {
-        let mut attn = Attention::load(&l.pp("self_attn"), base, false, false, rope(&cfg, sliding[i], path)?)?
-            .with_qk_norms(&l.pp("self_attn"), eps, true)?;
+        let mut attn = Attention::load(
+            &l.pp("self_attn"),
+            base,
+            false,
+            false,
+            rope(&cfg, sliding[i], path)?,
+        )?
+        .with_qk_norms(&l.pp("self_attn"), eps, true)?;
         attn.scale = f64::from(cfg.query_pre_attn_scalar).powf(-0.5) as f32;
         let mut layer = DecoderLayer::pre_norm(
             attn,
-            Mlp::load(&l.pp("mlp"), dim, base.intermediate_size, false, Activation::GeluApprox)?,
+            Mlp::load(
+                &l.pp("mlp"),
+                dim,
+                base.intermediate_size,
+                false,
+                Activation::GeluApprox,
+            )?,
             norm(l, "input_layernorm")?,
             norm(l, "post_attention_layernorm")?,
         );

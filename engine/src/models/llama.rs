@@ -30,20 +30,31 @@ struct Config {
 /// Which layers slide, from `layer_types` (none when absent).
 fn sliding_layers(cfg: &Config, path: &Path) -> Result<Vec<bool>> {
     let n = cfg.base.num_hidden_layers;
-    let Some(types) = &cfg.layer_types else { return Ok(vec![false; n]) };
+    let Some(types) = &cfg.layer_types else {
+        return Ok(vec![false; n]);
+    };
     if types.len() != n {
-        return Err(EngineError::config(path, format!("layer_types has {} entries for {n} layers", types.len())));
+        return Err(EngineError::config(
+            path,
+            format!("layer_types has {} entries for {n} layers", types.len()),
+        ));
     }
     let flags = types
         .iter()
         .map(|t| match t.as_str() {
             "full_attention" => Ok(false),
             "sliding_attention" => Ok(true),
-            other => Err(EngineError::config(path, format!("layer_types entry {other:?} is not supported"))),
+            other => Err(EngineError::config(
+                path,
+                format!("layer_types entry {other:?} is not supported"),
+            )),
         })
         .collect::<Result<Vec<bool>>>()?;
     if flags.contains(&true) && cfg.sliding_window.is_none_or(|w| w == 0) {
-        return Err(EngineError::config(path, "layer_types has sliding layers but sliding_window is not set"));
+        return Err(EngineError::config(
+            path,
+            "layer_types has sliding layers but sliding_window is not set",
+        ));
     }
     Ok(flags)
 }
@@ -59,8 +70,20 @@ pub fn load(raw: &serde_json::Value, path: &Path, ld: &Loader) -> Result<Box<dyn
     let tie = tied(ld, base.tie_word_embeddings.unwrap_or(true));
     let mut model = Transformer::load(ld, base, tie, false, |l, i| {
         let rope = Rope::from_config(base, base.head_dim(), base.rope_theta, path)?;
-        let attn = Attention::load(&l.pp("self_attn"), base, base.attention_bias, base.attention_bias, rope)?;
-        let mlp = Mlp::load(&l.pp("mlp"), dim, base.intermediate_size, base.mlp_bias, Activation::Silu)?;
+        let attn = Attention::load(
+            &l.pp("self_attn"),
+            base,
+            base.attention_bias,
+            base.attention_bias,
+            rope,
+        )?;
+        let mlp = Mlp::load(
+            &l.pp("mlp"),
+            dim,
+            base.intermediate_size,
+            base.mlp_bias,
+            Activation::Silu,
+        )?;
         let mut layer = DecoderLayer::pre_norm(
             attn,
             mlp,

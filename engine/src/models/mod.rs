@@ -61,12 +61,19 @@ pub fn lookup(model_type: &str) -> Result<(LoadFn, SanitizeFn)> {
         .iter()
         .find(|(n, _, _)| *n == model_type)
         .map(|(_, load, sanitize)| (*load, *sanitize))
-        .ok_or_else(|| EngineError::UnsupportedArchitecture { model_type: model_type.to_string(), supported: supported() })
+        .ok_or_else(|| EngineError::UnsupportedArchitecture {
+            model_type: model_type.to_string(),
+            supported: supported(),
+        })
 }
 
 /// Removes every checkpoint tensor whose name matches (sanitize helpers).
 pub(crate) fn drop_tensors(weights: &mut Weights, unused: impl Fn(&str) -> bool) {
-    let names: Vec<String> = weights.names().filter(|n| unused(n)).map(String::from).collect();
+    let names: Vec<String> = weights
+        .names()
+        .filter(|n| unused(n))
+        .map(String::from)
+        .collect();
     for n in names {
         weights.remove(&n);
     }

@@ -39,10 +39,15 @@ fn rope(cfg: &Config, path: &Path) -> Result<Rope> {
     let b = &cfg.base;
     let factor = cfg.partial_rotary_factor;
     if !(factor > 0.0 && factor <= 1.0) {
-        return Err(EngineError::config(path, format!("partial_rotary_factor {factor} must be in (0, 1]")));
+        return Err(EngineError::config(
+            path,
+            format!("partial_rotary_factor {factor} must be in (0, 1]"),
+        ));
     }
     let dims = (b.head_dim() as f64 * f64::from(factor)) as usize;
-    let Some(scaling) = &b.rope_scaling else { return Ok(Rope::new(dims, b.rope_theta, false)) };
+    let Some(scaling) = &b.rope_scaling else {
+        return Ok(Rope::new(dims, b.rope_theta, false));
+    };
     match scaling_kind(scaling) {
         "su" | "longrope" => {
             let max = b.max_position_embeddings.unwrap_or(131_072) as f64;

@@ -23,7 +23,13 @@ pub fn load(raw: &serde_json::Value, path: &Path, ld: &Loader) -> Result<Box<dyn
         let rope = Rope::from_config(&base, base.head_dim(), base.rope_theta, path)?;
         Ok(DecoderLayer::pre_norm(
             Attention::load(&l.pp("self_attn"), &base, true, false, rope)?,
-            Mlp::load(&l.pp("mlp"), dim, base.intermediate_size, false, Activation::Silu)?,
+            Mlp::load(
+                &l.pp("mlp"),
+                dim,
+                base.intermediate_size,
+                false,
+                Activation::Silu,
+            )?,
             rms_norm(&l.pp("input_layernorm"), dim, eps, false)?,
             rms_norm(&l.pp("post_attention_layernorm"), dim, eps, false)?,
         ))

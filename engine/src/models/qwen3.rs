@@ -19,17 +19,24 @@ pub fn load(raw: &serde_json::Value, path: &Path, ld: &Loader) -> Result<Box<dyn
     base.validate(path)?;
     let (dim, eps) = (base.hidden_size, base.rms_norm_eps);
     let tie = tied(ld, base.tie_word_embeddings.unwrap_or(true));
-    let model = Transformer::load(ld, &base, tie, false, |l, _| {
-        let rope = Rope::from_config(&base, base.head_dim(), base.rope_theta, path)?;
-        let attn = Attention::load(&l.pp("self_attn"), &base, false, false, rope)?
-            .with_qk_norms(&l.pp("self_attn"), eps, false)?;
-        Ok(DecoderLayer::pre_norm(
-            attn,
-            Mlp::load(&l.pp("mlp"), dim, base.intermediate_size, false, Activation::Silu)?,
-            rms_norm(&l.pp("input_layernorm"), dim, eps, false)?,
-            rms_norm(&l.pp("post_attention_layernorm"), dim, eps, false)?,
-        ))
-    })?;
+    let model =
+        Transformer::load(ld, &base, tie, false, |l, _| {
+            let rope = Rope::from_config(&base, base.head_dim(), base.rope_theta, path)?;
+            let attn = Attention::load(&l.pp("self_attn"), &base, false, false, rope)?
+                .with_qk_norms(&l.pp("self_attn"), eps, false)?;
+            Ok(DecoderLayer::pre_norm(
+                attn,
+                Mlp::load(
+                    &l.pp("mlp"),
+                    dim,
+                    base.intermediate_size,
+                    false,
+                    Activation::Silu,
+                )?,
+                rms_norm(&l.pp("input_layernorm"), dim, eps, false)?,
+                rms_norm(&l.pp("post_attention_layernorm"), dim, eps, false)?,
+            ))
+        })?;
     Ok(Box::new(model))
 }
 

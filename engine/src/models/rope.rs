@@ -31,7 +31,11 @@ pub struct Rope {
 
 /// `rope_type` (or the older `type`) of a scaling block.
 pub fn scaling_kind(scaling: &Scaling) -> &str {
-    scaling.get("type").or_else(|| scaling.get("rope_type")).and_then(Value::as_str).unwrap_or("default")
+    scaling
+        .get("type")
+        .or_else(|| scaling.get("rope_type"))
+        .and_then(Value::as_str)
+        .unwrap_or("default")
 }
 
 fn number(scaling: &Scaling, key: &str, path: &Path) -> Result<f64> {
@@ -43,11 +47,17 @@ fn number(scaling: &Scaling, key: &str, path: &Path) -> Result<f64> {
 
 /// A list of floats (`long_factor`), or one float for every frequency.
 fn factors(scaling: &Scaling, key: &str, n: usize, path: &Path) -> Result<Vec<f32>> {
-    let bad = || EngineError::config(path, format!("rope_scaling.{key} must be a number or a list of {n} numbers"));
+    let bad = || {
+        EngineError::config(
+            path,
+            format!("rope_scaling.{key} must be a number or a list of {n} numbers"),
+        )
+    };
     match scaling.get(key) {
-        Some(Value::Array(items)) if items.len() == n => {
-            items.iter().map(|v| v.as_f64().map(|f| f as f32).ok_or_else(bad)).collect()
-        }
+        Some(Value::Array(items)) if items.len() == n => items
+            .iter()
+            .map(|v| v.as_f64().map(|f| f as f32).ok_or_else(bad))
+            .collect(),
         Some(v) => v.as_f64().map(|f| vec![f as f32; n]).ok_or_else(bad),
         None => Err(bad()),
     }
@@ -56,12 +66,26 @@ fn factors(scaling: &Scaling, key: &str, n: usize, path: &Path) -> Result<Vec<f3
 impl Rope {
     /// Plain RoPE over `dims` features.
     pub fn new(dims: usize, base: f32, traditional: bool) -> Rope {
-        Rope { dims, traditional, base, scale: 1.0, freqs: None, input_scale: 1.0, dynamic: None }
+        Rope {
+            dims,
+            traditional,
+            base,
+            scale: 1.0,
+            freqs: None,
+            input_scale: 1.0,
+            dynamic: None,
+        }
     }
 
     /// RoPE as config.json describes it (`rope_theta`, `rope_scaling`).
     pub fn from_config(cfg: &BaseConfig, dims: usize, base: f32, path: &Path) -> Result<Rope> {
-        Rope::from_scaling(cfg.rope_scaling.as_ref(), dims, base, cfg.max_position_embeddings, path)
+        Rope::from_scaling(
+            cfg.rope_scaling.as_ref(),
+            dims,
+            base,
+            cfg.max_position_embeddings,
+            path,
+        )
     }
 
     /// mlx-lm's `initialize_rope`: RoPE with an optional scaling block.
@@ -73,7 +97,9 @@ impl Rope {
         path: &Path,
     ) -> Result<Rope> {
         let mut rope = Rope::new(dims, base, false);
-        let Some(scaling) = scaling else { return Ok(rope) };
+        let Some(scaling) = scaling else {
+            return Ok(rope);
+        };
         match scaling_kind(scaling) {
             "default" => {}
             "linear" => rope.scale = (1.0 / number(scaling, "factor", path)?) as f32,
@@ -104,16 +130,32 @@ impl Rope {
     /// Phi-3's "su"/"longrope" RoPE as mlx-lm's `SuScaledRoPE` implements it: the long factors
     /// are always used (whatever the length), and the rotated features are pre-scaled by
     /// `sqrt(1 + ln(max / original) / ln(original))` when the context was extended.
-    pub fn su_scaled(dims: usize, base: f32, max: f64, original: f64, scaling: &Scaling, path: &Path) -> Result<Rope> {
+    pub fn su_scaled(
+        dims: usize,
+        base: f32,
+        max: f64,
+        original: f64,
+        scaling: &Scaling,
+        path: &Path,
+    ) -> Result<Rope> {
         let long = factors(scaling, "long_factor", dims / 2, path)?;
         // base ** (arange(0, dims, 2) / dims) in MLX f32, as mlx-lm computes it.
-        let exps = arange(0.0, dims as f64, 2.0, Dtype::Float32)?.divide(&Array::scalar(dims as f32, Dtype::Float32))?;
+        let exps = arange(0.0, dims as f64, 2.0, Dtype::Float32)?
+            .divide(&Array::scalar(dims as f32, Dtype::Float32))?;
         let freqs = Array::scalar(base, Dtype::Float32).power(&exps)?;
         let freqs = Array::from_slice(&long, &[long.len()])?.multiply(&freqs)?;
         let factor = max / original;
         // mlx-lm passes no `long_mscale` from config.json, so the default formula always applies.
-        let input_scale = if factor <= 1.0 { 1.0 } else { (1.0 + factor.ln() / original.ln()).sqrt() };
-        Ok(Rope { freqs: Some(freqs), input_scale: input_scale as f32, ..Rope::new(dims, base, false) })
+        let input_scale = if factor <= 1.0 {
+            1.0
+        } else {
+            (1.0 + factor.ln() / original.ln()).sqrt()
+        };
+        Ok(Rope {
+            freqs: Some(freqs),
+            input_scale: input_scale as f32,
+            ..Rope::new(dims, base, false)
+        })
     }
 
     /// Rotates `[B, H, L, D]` at positions `offset..offset+L`.
@@ -124,7 +166,9 @@ impl Rope {
             x.mul_scalar(self.input_scale)?
         } else {
             let d = x.dim(-1);
-            let head = x.slice_axis(-1, 0, self.dims)?.mul_scalar(self.input_scale)?;
+            let head = x
+                .slice_axis(-1, 0, self.dims)?
+                .mul_scalar(self.input_scale)?;
             mlx::concatenate(&[&head, &x.slice_axis(-1, self.dims, d)?], -1)?
         };
         let base = match &self.dynamic {
@@ -134,11 +178,20 @@ impl Rope {
                 let len = (x.dim(-2) + offset) as f64;
                 let len = len.max(dy.max_positions);
                 let d = self.dims as f64;
-                let grow = (dy.factor * len / dy.max_positions - (dy.factor - 1.0)).powf(d / (d - 2.0));
+                let grow =
+                    (dy.factor * len / dy.max_positions - (dy.factor - 1.0)).powf(d / (d - 2.0));
                 (f64::from(self.base) * grow) as f32
             }
         };
-        Ok(mlx::rope(&x, self.dims, self.traditional, base, self.scale, offset, self.freqs.as_ref())?)
+        Ok(mlx::rope(
+            &x,
+            self.dims,
+            self.traditional,
+            base,
+            self.scale,
+            offset,
+            self.freqs.as_ref(),
+        )?)
     }
 }
 

@@ -34,7 +34,12 @@ pub struct DecoderLayer {
 
 impl DecoderLayer {
     /// A pre-norm (llama-style) layer with full attention.
-    pub fn pre_norm(self_attn: Attention, mlp: Mlp, input_layernorm: RmsNorm, post_attention_layernorm: RmsNorm) -> DecoderLayer {
+    pub fn pre_norm(
+        self_attn: Attention,
+        mlp: Mlp,
+        input_layernorm: RmsNorm,
+        post_attention_layernorm: RmsNorm,
+    ) -> DecoderLayer {
         DecoderLayer {
             self_attn,
             mlp,
@@ -52,14 +57,22 @@ impl DecoderLayer {
             return Ok(x.add(y)?);
         }
         let sum = x.astype(Dtype::Float32)?.add(&y.astype(Dtype::Float32)?)?;
-        let (lo, hi) = (Array::scalar(-65504.0, Dtype::Float32), Array::scalar(65504.0, Dtype::Float32));
+        let (lo, hi) = (
+            Array::scalar(-65504.0, Dtype::Float32),
+            Array::scalar(65504.0, Dtype::Float32),
+        );
         Ok(sum.clip(Some(&lo), Some(&hi))?.astype(Dtype::Float16)?)
     }
 
     /// Applies the layer.
     pub fn forward(&self, x: &Array, mask: &Mask, cache: &mut LayerCache) -> Result<Array> {
-        let r = self.self_attn.forward(&self.input_layernorm.forward(x)?, mask, cache)?;
-        match (&self.pre_feedforward_layernorm, &self.post_feedforward_layernorm) {
+        let r = self
+            .self_attn
+            .forward(&self.input_layernorm.forward(x)?, mask, cache)?;
+        match (
+            &self.pre_feedforward_layernorm,
+            &self.post_feedforward_layernorm,
+        ) {
             (Some(pre), Some(post)) => {
                 let h = self.residual(x, &self.post_attention_layernorm.forward(&r)?)?;
                 let r = self.mlp.forward(&pre.forward(&h)?)?;
@@ -67,7 +80,11 @@ impl DecoderLayer {
             }
             _ => {
                 let h = x.add(&r)?;
-                Ok(h.add(&self.mlp.forward(&self.post_attention_layernorm.forward(&h)?)?)?)
+                Ok(h.add(
+                    &self
+                        .mlp
+                        .forward(&self.post_attention_layernorm.forward(&h)?)?,
+                )?)
             }
         }
     }
@@ -76,8 +93,14 @@ impl DecoderLayer {
     pub fn arrays(&self) -> Vec<&Array> {
         let mut v = self.self_attn.arrays();
         v.extend(self.mlp.arrays());
-        let norms = [Some(&self.input_layernorm), Some(&self.post_attention_layernorm)];
-        let extra = [self.pre_feedforward_layernorm.as_ref(), self.post_feedforward_layernorm.as_ref()];
+        let norms = [
+            Some(&self.input_layernorm),
+            Some(&self.post_attention_layernorm),
+        ];
+        let extra = [
+            self.pre_feedforward_layernorm.as_ref(),
+            self.post_feedforward_layernorm.as_ref(),
+        ];
         v.extend(norms.into_iter().chain(extra).flatten().map(|n| &n.weight));
         v
     }
@@ -118,10 +141,26 @@ impl Transformer {
     ) -> Result<Transformer> {
         let m = ld.pp("model");
         Ok(Transformer {
-            embed_tokens: m.pp("embed_tokens").embedding(cfg.vocab_size, cfg.hidden_size)?,
-            layers: (0..cfg.num_hidden_layers).map(|i| layer(&m.pp("layers").pp(i), i)).collect::<Result<_>>()?,
-            norm: super::common::rms_norm(&m.pp("norm"), cfg.hidden_size, cfg.rms_norm_eps, plus_one)?,
-            lm_head: if tied { None } else { Some(ld.pp("lm_head").linear(cfg.hidden_size, cfg.vocab_size, false)?) },
+            embed_tokens: m
+                .pp("embed_tokens")
+                .embedding(cfg.vocab_size, cfg.hidden_size)?,
+            layers: (0..cfg.num_hidden_layers)
+                .map(|i| layer(&m.pp("layers").pp(i), i))
+                .collect::<Result<_>>()?,
+            norm: super::common::rms_norm(
+                &m.pp("norm"),
+                cfg.hidden_size,
+                cfg.rms_norm_eps,
+                plus_one,
+            )?,
+            lm_head: if tied {
+                None
+            } else {
+                Some(
+                    ld.pp("lm_head")
+                        .linear(cfg.hidden_size, cfg.vocab_size, false)?,
+                )
+            },
             sliding_window: None,
             embed_scale: None,
             final_logit_softcap: None,
@@ -133,7 +172,9 @@ impl Transformer {
     fn masks(&self, n: usize, cache: &[LayerCache]) -> Result<(Option<Mask>, Option<Mask>)> {
         let first = |sliding: bool| self.layers.iter().position(|l| l.sliding == sliding);
         let full = first(false).map(|i| cache[i].mask(n, None)).transpose()?;
-        let window = first(true).map(|i| cache[i].mask(n, self.sliding_window)).transpose()?;
+        let window = first(true)
+            .map(|i| cache[i].mask(n, self.sliding_window))
+            .transpose()?;
         Ok((full, window))
     }
 
@@ -157,7 +198,9 @@ impl Transformer {
             Some(l) => l.forward(h)?,
             None => self.embed_tokens.as_linear(h)?,
         };
-        let Some(cap) = self.final_logit_softcap else { return Ok(logits) };
+        let Some(cap) = self.final_logit_softcap else {
+            return Ok(logits);
+        };
         let cap = Array::scalar(cap, logits.dtype());
         Ok(logits.divide(&cap)?.tanh()?.multiply(&cap)?)
     }

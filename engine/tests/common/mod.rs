@@ -65,50 +65,44 @@ pub fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
 
 /// One process, both dtype policies: runs mlx-lm on the model as stored ("stored"), then converts
 /// it to float32 as `oracle.py --dequantize-f32` does and runs again ("f32"). Reuses oracle.py's
-/// own functions, so the answers equal two oracle.py runs at the cost of one interpreter start.
-const ORACLE_BOTH: &str = r#"
+/// own functions, so the answers equal oracle.py runs at the cost of one interpreter start.
+const ORACLE_MODES: &str = r#"
 import io, json, sys
 sys.path.insert(0, sys.argv[1])
 import oracle, oracle_common
-model_dir, prompts_file, max_tokens, modes = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5].split(",")
+model_dir, runs = sys.argv[2], json.load(open(sys.argv[3]))
 result_out, sys.stdout = sys.stdout, sys.stderr
-prompts = json.load(open(prompts_file))
 model, tokenizer = oracle_common.load_model(model_dir, False)
 eos = set(tokenizer.eos_token_ids)
 parts = []
-for mode in ("stored", "f32"):
-    if mode not in modes:
-        continue
-    if mode == "f32":
+for run in sorted(runs, key=lambda r: r["mode"] != "stored"):
+    if run["mode"] == "f32":
         model = oracle_common.to_float32(model)
-    results = [oracle.run_prompt(model, oracle.prompt_ids(p, tokenizer), max_tokens, eos) for p in prompts]
+    results = [oracle.run_prompt(model, oracle.prompt_ids(p, tokenizer), run["max_tokens"], eos) for p in run["prompts"]]
     buf = io.StringIO()
     oracle.write_json(results, buf)
-    parts.append(json.dumps(mode) + ": " + buf.getvalue())
+    parts.append(json.dumps(run["mode"]) + ": " + buf.getvalue())
 result_out.write("{" + ",".join(parts) + "}\n")
 "#;
 
-/// mlx-lm's answers under each requested policy: `"stored"` (weights as stored) and/or `"f32"`
-/// (dequantized and cast to float32, as `oracle.py --dequantize-f32`).
-pub fn oracle_modes(
-    model: &Path,
-    prompts: &[Vec<u32>],
-    max_tokens: usize,
-    modes: &[&str],
-) -> std::collections::BTreeMap<String, Vec<OracleResult>> {
+/// One oracle run: a dtype policy (`"stored"`: weights as stored; `"f32"`: dequantized and cast
+/// to float32, as `oracle.py --dequantize-f32`), its prompts and how many tokens to generate.
+#[derive(serde::Serialize)]
+pub struct OracleRun<'a> {
+    pub mode: &'a str,
+    pub prompts: &'a [Vec<u32>],
+    pub max_tokens: usize,
+}
+
+/// mlx-lm's answers for each run, keyed by mode, from a single interpreter.
+pub fn oracle_modes(model: &Path, runs: &[OracleRun]) -> std::collections::BTreeMap<String, Vec<OracleResult>> {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("prompts.json");
-    std::fs::write(&file, serde_json::to_string(prompts).unwrap()).unwrap();
+    let file = dir.path().join("runs.json");
+    std::fs::write(&file, serde_json::to_string(runs).unwrap()).unwrap();
     let py = root().join(".venv/bin/python");
     assert!(py.exists(), "{} missing: run scripts/setup.sh", py.display());
     let mut cmd = Command::new(py);
-    cmd.arg("-c")
-        .arg(ORACLE_BOTH)
-        .arg(root().join("tests/oracle"))
-        .arg(model)
-        .arg(&file)
-        .arg(max_tokens.to_string())
-        .arg(modes.join(","));
+    cmd.arg("-c").arg(ORACLE_MODES).arg(root().join("tests/oracle")).arg(model).arg(&file);
     let openblas = Path::new("/usr/lib/x86_64-linux-gnu/libopenblas.so.0");
     if openblas.exists() {
         cmd.env("LD_PRELOAD", openblas);
