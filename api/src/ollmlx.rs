@@ -90,6 +90,15 @@ pub struct StatusResponse {
     pub queued: usize,
     /// Loaded and loading models, most recently used first.
     pub models: Vec<ModelStatus>,
+    /// When the daemon started (RFC 3339); absent from older daemons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// Seconds since the daemon started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uptime_s: Option<u64>,
+    /// MLX's device: `cpu` or `gpu: <name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 /// One line of `GET /ollmlx/events` (NDJSON).

@@ -53,6 +53,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let lock = StoreLock::acquire(&settings.models_dir)?;
     let store = Store::open(StoreConfig::from_env(settings.models_dir.clone()))
         .with_context(|| format!("cannot open the model store at {}", settings.models_dir.display()))?;
+    let start = lifecycle::StartInfo::detect();
     let engine = EngineHandle::start().context("cannot start the engine thread")?;
     let pool = Pool::new(
         Arc::new(engine.clone()),
@@ -73,7 +74,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         "ollmlxd listening"
     );
     let exit_timeout = settings.exit_timeout;
-    let app = Arc::new(App { settings, store, pool: pool.clone(), engine });
+    let app = Arc::new(App { settings, store, pool: pool.clone(), engine, start });
     let notifier = Notifier::from_env();
     notifier.ready();
     notifier.spawn_watchdog();

@@ -21,6 +21,8 @@ pub struct App {
     pub pool: Pool,
     /// The engine thread.
     pub engine: EngineHandle,
+    /// Start time and MLX device, for `/ollmlx/status`.
+    pub start: crate::lifecycle::StartInfo,
 }
 
 /// Handle passed to handlers.

@@ -223,6 +223,11 @@ fn systemd_socket_activation_serves_on_the_passed_socket() {
     let tags: Value = http.get(d.url("/api/tags")).send().unwrap().json().unwrap();
     assert_eq!(tags["models"][0]["name"], "tiny-llama:latest", "{tags}");
     assert!(std::net::TcpStream::connect(("127.0.0.1", unused)).is_err(), "OLLMLX_HOST was bound too");
+    let status: Value = http.get(d.url("/ollmlx/status")).send().unwrap().json().unwrap();
+    assert!(chrono_like(status["started_at"].as_str().unwrap_or("")), "{status}");
+    assert!(status["uptime_s"].as_u64().is_some(), "{status}");
+    let device = status["device"].as_str().unwrap_or("");
+    assert!(device == "cpu" || device.starts_with("gpu"), "{status}");
     assert!(d.log().contains("activated=true"), "{}", d.log());
     d.signal("-TERM");
     assert!(d.wait_exit(30).success(), "{}", d.log());
@@ -274,6 +279,12 @@ fn which(program: &str) -> Result<String, ()> {
         .find(|p| p.is_file())
         .map(|p| p.to_string_lossy().into_owned())
         .ok_or(())
+}
+
+/// `YYYY-MM-DDTHH:MM:SS…`: an RFC 3339 time.
+fn chrono_like(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 20 && b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':'
 }
 
 fn wait_listening(port: u16) {

@@ -34,6 +34,9 @@ pub fn status(json: bool) -> Result<()> {
 pub fn render_status(s: &StatusResponse, url: &str, now: DateTime<FixedOffset>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "ollmlxd {} at {url}", s.version);
+    if let Some(line) = uptime_line(s) {
+        let _ = writeln!(out, "up       {line}");
+    }
     let _ = writeln!(
         out,
         "memory   {} {} of {} budget ({}%)",
@@ -62,6 +65,17 @@ pub fn render_status(s: &StatusResponse, url: &str, now: DateTime<FixedOffset>) 
     }
     out.push_str(&t.render());
     out
+}
+
+/// "2 hours on cpu", from the fields newer daemons send.
+fn uptime_line(s: &StatusResponse) -> Option<String> {
+    let up = s.uptime_s.map(|secs| if secs == 0 { "just started".to_string() } else { table::duration(Duration::from_secs(secs)) });
+    match (up, &s.device) {
+        (Some(up), Some(device)) => Some(format!("{up} on {device}")),
+        (Some(up), None) => Some(up),
+        (None, Some(device)) => Some(format!("on {device}")),
+        (None, None) => None,
+    }
 }
 
 fn model_row(m: &ModelStatus, now: DateTime<FixedOffset>) -> Vec<String> {
@@ -167,9 +181,13 @@ mod tests {
             max_loaded: 0,
             queued: 1,
             models: vec![model("a/b:latest", "ready", 0, false), model("c/d:q4", "ready", 2, true), model("e/f:latest", "loading", 1, false)],
+            started_at: Some("2024-12-31T22:00:00+00:00".into()),
+            uptime_s: Some(7200),
+            device: Some("gpu: Apple M2".into()),
         };
         insta::assert_snapshot!(render_status(&s, "http://127.0.0.1:11434", now), @r"
         ollmlxd 0.1.0 at http://127.0.0.1:11434
+        up       2 hours on gpu: Apple M2
         memory   [########----------------------] 250 MB of 1 GB budget (25%)
         mlx      240 MB active, 10 MB cache; process 400 MB resident
         queue    1 waiting; most models loaded: no cap

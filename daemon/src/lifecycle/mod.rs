@@ -3,12 +3,14 @@
 //! readiness and watchdog notifications to systemd, a bounded drain on SIGTERM/SIGINT, and a
 //! size-rotated log file when the daemon writes its own log.
 
+pub mod info;
 pub mod listen;
 pub mod lock;
 pub mod logfile;
 pub mod notify;
 pub mod shutdown;
 
+pub use info::StartInfo;
 pub use listen::listener;
 pub use lock::StoreLock;
 pub use logfile::RotatingFile;

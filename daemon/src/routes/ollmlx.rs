@@ -86,6 +86,9 @@ pub async fn status(State(app): State<AppState>) -> Response {
         max_loaded: app.settings.max_loaded.unwrap_or(0),
         queued: view.queued,
         models,
+        started_at: Some(app.start.started_at.clone()),
+        uptime_s: Some(app.start.uptime().as_secs()),
+        device: app.start.device.clone(),
     })
 }
 
