@@ -268,6 +268,19 @@ mod tests {
     }
 
     #[test]
+    fn exit_timeout_and_log_file() {
+        let s = settings(Flags::default(), "").unwrap();
+        assert_eq!(s.exit_timeout, Duration::from_secs(25));
+        assert!(s.log_file.is_none());
+        let s = settings(Flags::default(), "exit_timeout = \"2m\"\nlog_file = \"/tmp/d.log\"").unwrap();
+        assert_eq!(s.exit_timeout, Duration::from_secs(120));
+        assert_eq!(s.log_file.as_deref(), Some(std::path::Path::new("/tmp/d.log")));
+        let flags = Flags { exit_timeout: Some("-1".into()), ..Flags::default() };
+        let e = settings(flags, "").unwrap_err().to_string();
+        assert!(e.contains("--exit-timeout"), "{e}");
+    }
+
+    #[test]
     fn model_tables_are_keyed_by_canonical_name() {
         let s = settings(Flags::default(), "[model.\"SmolLM2\"]\npinned = true").unwrap();
         assert!(s.model("library/smollm2:latest").unwrap().pinned);
