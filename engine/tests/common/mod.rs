@@ -63,26 +63,34 @@ pub fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
 }
 
-/// One process, both dtype policies: runs mlx-lm on the model as stored ("stored"), then converts
-/// it to float32 as `oracle.py --dequantize-f32` does and runs again ("f32"). Reuses oracle.py's
-/// own functions, so the answers equal oracle.py runs at the cost of one interpreter start.
-const ORACLE_MODES: &str = r#"
-import io, json, sys
+/// A long-lived mlx-lm oracle: one request per line (`{"model": dir, "runs": [...]}`), one answer
+/// per line (`ok {mode: [results]}` or `err <traceback>`). For each model it runs the model as
+/// stored ("stored"), then converts it to float32 as `oracle.py --dequantize-f32` does and runs
+/// again ("f32"), through oracle.py's own functions, so answers equal oracle.py runs while the
+/// interpreter and mlx-lm start once per test binary instead of once per model.
+const ORACLE_SERVER: &str = r#"
+import io, json, sys, traceback
 sys.path.insert(0, sys.argv[1])
 import oracle, oracle_common
-model_dir, runs = sys.argv[2], json.load(open(sys.argv[3]))
-result_out, sys.stdout = sys.stdout, sys.stderr
-model, tokenizer = oracle_common.load_model(model_dir, False)
-eos = set(tokenizer.eos_token_ids)
-parts = []
-for run in sorted(runs, key=lambda r: r["mode"] != "stored"):
-    if run["mode"] == "f32":
-        model = oracle_common.to_float32(model)
-    results = [oracle.run_prompt(model, oracle.prompt_ids(p, tokenizer), run["max_tokens"], eos) for p in run["prompts"]]
-    buf = io.StringIO()
-    oracle.write_json(results, buf)
-    parts.append(json.dumps(run["mode"]) + ": " + buf.getvalue())
-result_out.write("{" + ",".join(parts) + "}\n")
+out, sys.stdout = sys.stdout, sys.stderr
+for line in sys.stdin:
+    try:
+        req = json.loads(line)
+        model, tokenizer = oracle_common.load_model(req["model"], False)
+        eos = set(tokenizer.eos_token_ids)
+        parts = []
+        for run in sorted(req["runs"], key=lambda r: r["mode"] != "stored"):
+            if run["mode"] == "f32":
+                model = oracle_common.to_float32(model)
+            prompts = run["prompts"]
+            results = [oracle.run_prompt(model, oracle.prompt_ids(p, tokenizer), run["max_tokens"], eos) for p in prompts]
+            buf = io.StringIO()
+            oracle.write_json(results, buf)
+            parts.append(json.dumps(run["mode"]) + ": " + buf.getvalue().strip())
+        out.write("ok {" + ",".join(parts) + "}\n")
+    except Exception:
+        out.write("err " + json.dumps(traceback.format_exc()) + "\n")
+    out.flush()
 "#;
 
 /// One oracle run: a dtype policy (`"stored"`: weights as stored; `"f32"`: dequantized and cast
@@ -94,20 +102,50 @@ pub struct OracleRun<'a> {
     pub max_tokens: usize,
 }
 
-/// mlx-lm's answers for each run, keyed by mode, from a single interpreter.
-pub fn oracle_modes(model: &Path, runs: &[OracleRun]) -> std::collections::BTreeMap<String, Vec<OracleResult>> {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("runs.json");
-    std::fs::write(&file, serde_json::to_string(runs).unwrap()).unwrap();
-    let py = root().join(".venv/bin/python");
-    assert!(py.exists(), "{} missing: run scripts/setup.sh", py.display());
-    let mut cmd = Command::new(py);
-    cmd.arg("-c").arg(ORACLE_MODES).arg(root().join("tests/oracle")).arg(model).arg(&file);
-    let openblas = Path::new("/usr/lib/x86_64-linux-gnu/libopenblas.so.0");
-    if openblas.exists() {
-        cmd.env("LD_PRELOAD", openblas);
+struct OracleServer {
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+    _child: std::process::Child,
+}
+
+impl OracleServer {
+    fn start() -> OracleServer {
+        let py = root().join(".venv/bin/python");
+        assert!(py.exists(), "{} missing: run scripts/setup.sh", py.display());
+        let mut cmd = Command::new(py);
+        cmd.arg("-c").arg(ORACLE_SERVER).arg(root().join("tests/oracle"));
+        cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+        // mlx-lm and transformers chatter on stderr; only failures matter, and they come back
+        // on stdout as tracebacks.
+        cmd.stderr(std::process::Stdio::null());
+        let openblas = Path::new("/usr/lib/x86_64-linux-gnu/libopenblas.so.0");
+        if openblas.exists() {
+            cmd.env("LD_PRELOAD", openblas);
+        }
+        let mut child = cmd.spawn().expect("starting the mlx-lm oracle");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        // The child ends when this process exits: its stdin closes and its loop finishes.
+        OracleServer { stdin, stdout, _child: child }
     }
-    let out = cmd.output().expect("running the mlx-lm oracle");
-    assert!(out.status.success(), "oracle failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("oracle JSON")
+}
+
+static SERVER: std::sync::OnceLock<std::sync::Mutex<OracleServer>> = std::sync::OnceLock::new();
+
+/// mlx-lm's answers for each run, keyed by mode. Requests from parallel tests queue on one
+/// interpreter (our side of each test keeps running meanwhile).
+pub fn oracle_modes(model: &Path, runs: &[OracleRun]) -> std::collections::BTreeMap<String, Vec<OracleResult>> {
+    use std::io::{BufRead, Write};
+    let request = serde_json::json!({ "model": model, "runs": runs }).to_string();
+    let server = SERVER.get_or_init(|| std::sync::Mutex::new(OracleServer::start()));
+    let mut s = server.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    writeln!(s.stdin, "{request}").and_then(|()| s.stdin.flush()).expect("the mlx-lm oracle exited");
+    let mut line = String::new();
+    s.stdout.read_line(&mut line).expect("reading the mlx-lm oracle");
+    drop(s);
+    match line.split_once(' ') {
+        Some(("ok", json)) => serde_json::from_str(json).expect("oracle JSON"),
+        Some(("err", tb)) => panic!("oracle failed on {}:\n{}", model.display(), serde_json::from_str::<String>(tb).unwrap_or_default()),
+        _ => panic!("the mlx-lm oracle exited (answer {line:?})"),
+    }
 }
