@@ -2,9 +2,10 @@
 //! of [`DecoderLayer`]s (full or sliding-window attention per layer), a final norm and a tied or
 //! separate head with optional logit soft-capping. It implements [`Architecture`] directly, so an
 //! architecture file only parses its config and says how each layer is built.
-use super::common::{Attention, Mlp};
+use super::common::{rms_norm, Attention, Mlp};
 use super::Architecture;
 use crate::cache::{LayerCache, Mask};
+use crate::config::BaseConfig;
 use crate::error::Result;
 use crate::mlx::{Array, Dtype};
 use crate::nn::{Embedding, Linear, Loader, RmsNorm};
@@ -134,7 +135,7 @@ impl Transformer {
     /// `plus_one` selects Gemma's `1 + w` final norm.
     pub fn load(
         ld: &Loader,
-        cfg: &crate::config::BaseConfig,
+        cfg: &BaseConfig,
         tied: bool,
         plus_one: bool,
         mut layer: impl FnMut(&Loader, usize) -> Result<DecoderLayer>,
@@ -147,12 +148,7 @@ impl Transformer {
             layers: (0..cfg.num_hidden_layers)
                 .map(|i| layer(&m.pp("layers").pp(i), i))
                 .collect::<Result<_>>()?,
-            norm: super::common::rms_norm(
-                &m.pp("norm"),
-                cfg.hidden_size,
-                cfg.rms_norm_eps,
-                plus_one,
-            )?,
+            norm: rms_norm(&m.pp("norm"), cfg.hidden_size, cfg.rms_norm_eps, plus_one)?,
             lm_head: if tied {
                 None
             } else {
