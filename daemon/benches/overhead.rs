@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use ollmlx_engine::{Event, GenerateParams, LoadOptions, Model, SamplingParams};
 use serde_json::{json, Value};
 
-const RUNS: usize = 15;
+const RUNS: usize = 9;
 const PROMPT: &str = "Why is the sky blue?";
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -26,40 +26,36 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn fixture() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/models/smollm2-135m-instruct-q4");
+fn fixture(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/models");
+    let dir = if name.starts_with("tiny-") { root.join("tiny").join(name) } else { root.join(name) };
     assert!(dir.join("config.json").exists(), "missing {} (run scripts/setup.sh)", dir.display());
     dir
 }
 
 /// TTFT of the engine alone: template + tokenize + prefill + first token.
-fn direct_ttft(dir: &Path) -> Duration {
-    let model = Model::load(dir, &LoadOptions::default()).expect("load");
+fn direct_ttft(model: &Model) -> Duration {
     let template = model.chat_template().expect("chat template");
     let messages = [json!({"role": "user", "content": PROMPT})];
-    let mut times = Vec::new();
-    for _ in 0..RUNS {
-        let start = Instant::now();
-        let text = template.render(&ollmlx_engine::text::ChatRenderRequest::new(&messages)).expect("render");
-        let prompt = model.tokenizer().encode(&text, false).expect("encode");
-        let params = GenerateParams {
-            prompt,
-            max_tokens: Some(1),
-            sampling: SamplingParams { temperature: 0.0, ..SamplingParams::default() },
-            ..GenerateParams::default()
-        };
-        let mut first = None;
-        model
-            .generate(params, &mut |e| {
-                if matches!(e, Event::Token { .. }) && first.is_none() {
-                    first = Some(start.elapsed());
-                }
-                ControlFlow::Continue(())
-            })
-            .expect("generate");
-        times.push(first.unwrap_or_else(|| start.elapsed()));
-    }
-    median(times)
+    let start = Instant::now();
+    let text = template.render(&ollmlx_engine::text::ChatRenderRequest::new(&messages)).expect("render");
+    let prompt = model.tokenizer().encode(&text, false).expect("encode");
+    let params = GenerateParams {
+        prompt,
+        max_tokens: Some(1),
+        sampling: SamplingParams { temperature: 0.0, ..SamplingParams::default() },
+        ..GenerateParams::default()
+    };
+    let mut first = None;
+    model
+        .generate(params, &mut |e| {
+            if matches!(e, Event::Token { .. }) && first.is_none() {
+                first = Some(start.elapsed());
+            }
+            ControlFlow::Continue(())
+        })
+        .expect("generate");
+    first.unwrap_or_else(|| start.elapsed())
 }
 
 struct Daemon {
@@ -76,12 +72,12 @@ impl Drop for Daemon {
     }
 }
 
-fn start_daemon(models: &[&str]) -> Daemon {
+fn start_daemon(fixture_name: &str, models: &[&str]) -> Daemon {
     let dir = tempfile::tempdir().unwrap();
     for name in models {
         let to = dir.path().join("models/library").join(name);
         std::fs::create_dir_all(&to).unwrap();
-        for e in std::fs::read_dir(fixture()).unwrap() {
+        for e in std::fs::read_dir(fixture(fixture_name)).unwrap() {
             let e = e.unwrap();
             std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
         }
@@ -131,20 +127,16 @@ impl Daemon {
     }
 }
 
-fn main() {
-    let dir = fixture();
+/// Direct and HTTP runs interleaved, so background load on a shared machine hits both alike.
+fn compare(fixture_name: &str) {
+    let dir = fixture(fixture_name);
     let bytes: u64 = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
-
-    let d = start_daemon(&["a", "b"]);
+    let d = start_daemon(fixture_name, &["a", "b"]);
     let idle_rss = d.rss();
-
-    // Cold load: empty prompt -> model resident, against the bytes on disk.
     let start = Instant::now();
     d.post("/api/generate", &json!({"model": "a", "prompt": ""}));
     let cold = start.elapsed();
     d.post("/api/generate", &json!({"model": "b", "prompt": ""}));
-
-    // Per-request HTTP overhead on a resident model: a load request does everything but MLX.
     let mut http = Vec::new();
     for _ in 0..200 {
         let s = Instant::now();
@@ -152,24 +144,35 @@ fn main() {
         http.push(s.elapsed());
     }
     let http = median(http);
-
-    let same: Vec<Duration> = (0..RUNS).map(|_| d.ttft("a")).collect();
-    let switching: Vec<Duration> = (0..RUNS).map(|i| d.ttft(if i % 2 == 0 { "b" } else { "a" })).collect();
-    let (same, switching) = (median(same), median(switching));
-    drop(d);
-
-    let direct = direct_ttft(&dir);
-
-    println!("ollmlxd benchmark (SmolLM2-135M q4, median of {RUNS})");
-    println!("  engine direct TTFT          {:8.2} ms", ms(direct));
-    println!("  HTTP /api/chat TTFT         {:8.2} ms  (overhead {:+.2} ms)", ms(same), ms(same) - ms(direct));
-    println!("  HTTP request overhead       {:8.3} ms  (resident model, no MLX work; target < 1 ms)", ms(http));
+    let model = Model::load(&dir, &LoadOptions::default()).expect("load");
+    direct_ttft(&model);
+    d.ttft("a");
+    let (mut direct, mut same, mut switching) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..RUNS {
+        direct.push(direct_ttft(&model));
+        same.push(d.ttft("a"));
+        same.push(d.ttft("a"));
+        // Alternate: every request goes to the other model than the last one.
+        switching.push(d.ttft(if i % 2 == 0 { "b" } else { "a" }));
+        switching.push(d.ttft(if i % 2 == 0 { "a" } else { "b" }));
+    }
+    let (direct, same, switching) = (median(direct), median(same), median(switching));
+    println!("{fixture_name} (median of {RUNS})");
+    println!("  engine direct TTFT          {:9.2} ms", ms(direct));
+    println!("  HTTP /api/chat TTFT         {:9.2} ms  (overhead {:+.2} ms)", ms(same), ms(same) - ms(direct));
+    println!("  HTTP request overhead       {:9.3} ms  (resident model, no MLX work; target < 1 ms)", ms(http));
     let pct = (ms(switching) / ms(same) - 1.0) * 100.0;
-    println!("  switching A<->B TTFT        {:8.2} ms  ({pct:+.1}% vs same model; target < 5%)", ms(switching));
+    println!("  switching A<->B TTFT        {:9.2} ms  ({pct:+.1}% vs same model; target < 5%)", ms(switching));
     #[allow(clippy::cast_precision_loss)]
     let mb = bytes as f64 / 1e6;
-    println!("  cold load                   {:8.2} ms  for {mb:.1} MB on disk ({:.0} MB/s)", ms(cold), mb / cold.as_secs_f64());
+    println!("  cold load                   {:9.2} ms  for {mb:.1} MB on disk ({:.0} MB/s)", ms(cold), mb / cold.as_secs_f64());
     #[allow(clippy::cast_precision_loss)]
     let rss_mb = idle_rss as f64 / 1e6;
-    println!("  idle RSS                    {rss_mb:8.1} MB  (target < 30 MB)");
+    println!("  idle RSS                    {rss_mb:9.1} MB  (target < 30 MB)");
+}
+
+fn main() {
+    for name in ["tiny-llama-f32", "smollm2-135m-instruct-q4"] {
+        compare(name);
+    }
 }
