@@ -17,7 +17,11 @@ namespace mx = mlx::core;
 
 #ifdef OLLMLX_OPENBLAS
 extern "C" char* openblas_get_config(void);
-extern "C" void openblas_set_num_threads(int);
+// Runs at load time. Its reference to OpenBLAS survives the linker's section garbage collection
+// (constructors are always kept), so `--as-needed` keeps libopenblas as a dependency of every
+// binary and its BLAS symbols win over the reference BLAS bundled with the mlx-cpu wheel. A
+// reference from an ordinary function is dropped when no caller uses that function.
+__attribute__((constructor, used)) static void ollmlx_require_openblas() { (void)openblas_get_config(); }
 #endif
 
 using ox_array = mx::array*;

@@ -102,3 +102,16 @@ fn streams_run_work() {
     assert_eq!(a.multiply(&a).unwrap().item::<f32>().unwrap(), 4.0);
     synchronize().unwrap();
 }
+
+#[test]
+#[cfg(target_os = "linux")]
+fn openblas_is_loaded_ahead_of_the_bundled_blas() {
+    // Only meaningful where build.rs found OpenBLAS (the setup script installs it on Debian).
+    if !std::path::Path::new("/usr/lib/x86_64-linux-gnu/libopenblas.so.0").exists() {
+        return;
+    }
+    // Read the process's mappings rather than calling blas_info(), which would itself create the
+    // reference that keeps the library linked.
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    assert!(maps.contains("libopenblas"), "libopenblas is not loaded: MLX would use the wheel's reference BLAS");
+}
