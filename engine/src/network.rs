@@ -101,8 +101,12 @@ impl Network {
         let arrays = arch.arrays();
         mlx::eval(&arrays)?;
         let weight_bytes = arrays.iter().map(|a| a.nbytes() as u64).sum();
-        let compute_dtype = arrays.first().map_or(Dtype::Float32, |a| a.dtype());
-        let compute_dtype = if compute_dtype.is_float() { compute_dtype } else { policy.compute_dtype.unwrap_or(Dtype::Float16) };
+        // The first float array (a quantized embedding's packed uint32 weight says nothing).
+        let compute_dtype = arrays
+            .iter()
+            .map(|a| a.dtype())
+            .find(|d| d.is_float())
+            .unwrap_or(policy.compute_dtype.unwrap_or(Dtype::Float32));
         let info = ModelInfo {
             model_type: base.model_type.clone(),
             context_length: base.max_position_embeddings.unwrap_or(4096),
