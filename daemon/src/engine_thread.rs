@@ -22,13 +22,19 @@ use crate::format::Vocab;
 use crate::job::{EmbedOutput, GenEvent, GenFailure, GenJob, PromptInput, Stats};
 use crate::pool::{Backend, Estimate, LoadedModel, Measurement, ModelMeta, SlotId, Usage};
 
+/// Events a sequence may have waiting for its client before it pauses.
+const EVENT_BUFFER: usize = 64;
+
+/// How long the loop sleeps when every live sequence waits for a slow client.
+const PAUSED_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// A request to the engine thread.
 enum Command {
     Estimate { path: PathBuf, reply: oneshot::Sender<Result<Estimate, String>> },
     Load { id: SlotId, path: PathBuf, reply: oneshot::Sender<Result<LoadedModel, String>> },
     Unload { id: SlotId, reply: oneshot::Sender<()> },
     Measure { reply: oneshot::Sender<Measurement> },
-    Generate { id: SlotId, job: Box<GenJob>, events: tmpsc::UnboundedSender<GenEvent> },
+    Generate { id: SlotId, job: Box<GenJob>, events: tmpsc::Sender<GenEvent> },
     Embed { id: SlotId, inputs: Vec<String>, limit: usize, truncate: bool, reply: oneshot::Sender<Result<EmbedOutput, GenFailure>> },
 }
 
@@ -52,8 +58,10 @@ impl EngineHandle {
     }
 
     /// Starts a generation; events arrive on the returned receiver. Dropping it cancels.
-    pub fn generate(&self, id: SlotId, job: GenJob) -> tmpsc::UnboundedReceiver<GenEvent> {
-        let (events, rx) = tmpsc::unbounded_channel();
+    /// The channel is bounded: a client that reads slowly pauses its own sequence instead of
+    /// piling up tokens in memory.
+    pub fn generate(&self, id: SlotId, job: GenJob) -> tmpsc::Receiver<GenEvent> {
+        let (events, rx) = tmpsc::channel(EVENT_BUFFER);
         self.send(Command::Generate { id, job: Box::new(job), events });
         rx
     }
@@ -95,7 +103,7 @@ impl Backend for EngineHandle {
 /// One live sequence and where its events go.
 struct Sequence<'m> {
     gen: Generation<'m>,
-    events: tmpsc::UnboundedSender<GenEvent>,
+    events: tmpsc::Sender<GenEvent>,
     /// Prompt + generated ids, for /api/generate's `context`.
     context: Option<Vec<u32>>,
 }
@@ -122,23 +130,31 @@ struct EngineLoop {
 
 impl EngineLoop {
     fn run(mut self, rx: &mpsc::Receiver<Command>) {
+        let mut stepped = true;
         loop {
             let busy = self.models.values().any(|r| r.with_dependent(|_, live| !live.seqs.is_empty()));
-            let cmd = if busy {
+            let cmd = if !busy {
+                match rx.recv() {
+                    Ok(c) => Some(c),
+                    Err(_) => return,
+                }
+            } else if stepped {
                 match rx.try_recv() {
                     Ok(c) => Some(c),
                     Err(mpsc::TryRecvError::Empty) => None,
                     Err(mpsc::TryRecvError::Disconnected) => return,
                 }
             } else {
-                match rx.recv() {
+                // Every sequence waits for its client: sleep briefly instead of spinning.
+                match rx.recv_timeout(PAUSED_WAIT) {
                     Ok(c) => Some(c),
-                    Err(_) => return,
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
                 }
             };
             match cmd {
                 Some(c) => self.handle(c),
-                None => self.step_all(),
+                None => stepped = self.step_all(),
             }
         }
     }
@@ -205,9 +221,9 @@ impl EngineLoop {
     }
 
     /// Prepares a sequence; failures before the first token go back as one event.
-    fn start(&mut self, id: SlotId, job: GenJob, events: tmpsc::UnboundedSender<GenEvent>) {
+    fn start(&mut self, id: SlotId, job: GenJob, events: tmpsc::Sender<GenEvent>) {
         let Some(resident) = self.models.get_mut(&id) else {
-            let _ = events.send(GenEvent::Failed(GenFailure::Internal("model is not loaded".into())));
+            let _ = events.try_send(GenEvent::Failed(GenFailure::Internal("model is not loaded".into())));
             return;
         };
         resident.with_dependent_mut(|model, live| {
@@ -217,7 +233,7 @@ impl EngineLoop {
                     match crate::format::JsonConstraint::new(format, vocab) {
                         Ok(c) => Some(Box::new(Adapter(c)) as Box<dyn TokenConstraint>),
                         Err(e) => {
-                            let _ = events.send(GenEvent::Failed(GenFailure::BadRequest(e)));
+                            let _ = events.try_send(GenEvent::Failed(GenFailure::BadRequest(e)));
                             return;
                         }
                     }
@@ -229,45 +245,52 @@ impl EngineLoop {
                     let prompt_tokens = params.prompt.len();
                     match Generation::new(model, params) {
                         Ok(gen) => {
-                            let _ = events.send(GenEvent::Started { prompt_tokens });
+                            let _ = events.try_send(GenEvent::Started { prompt_tokens });
                             let context = job.want_context.then_some(prompt_ids);
                             live.seqs.push(Sequence { gen, events, context });
                         }
                         Err(e) => {
-                            let _ = events.send(GenEvent::Failed(failure(&e)));
+                            let _ = events.try_send(GenEvent::Failed(failure(&e)));
                         }
                     }
                 }
                 Err(f) => {
-                    let _ = events.send(GenEvent::Failed(f));
+                    let _ = events.try_send(GenEvent::Failed(f));
                 }
             }
         });
     }
 
-    /// One token for every live sequence.
-    fn step_all(&mut self) {
+    /// One token for every live sequence whose client keeps up; false when none could step.
+    fn step_all(&mut self) -> bool {
+        let mut stepped = false;
         for resident in self.models.values_mut() {
             resident.with_dependent_mut(|_, live| {
-                live.seqs.retain_mut(step_one);
+                live.seqs.retain_mut(|seq| step_one(seq, &mut stepped));
             });
         }
+        stepped
     }
 }
 
-/// Steps one sequence; false when it is finished or its client is gone.
-fn step_one(seq: &mut Sequence<'_>) -> bool {
+/// Steps one sequence; false when it is finished or its client is gone. A sequence whose
+/// client has not read its buffered events waits (one step makes at most one event).
+fn step_one(seq: &mut Sequence<'_>, stepped: &mut bool) -> bool {
     if seq.events.is_closed() {
         return false;
     }
+    if seq.events.capacity() == 0 {
+        return true;
+    }
+    *stepped = true;
     match seq.gen.step() {
         Ok(Some(Event::Token { id, text })) => {
             if let Some(ctx) = seq.context.as_mut() {
                 ctx.push(id);
             }
-            text.is_empty() || seq.events.send(GenEvent::Text(text)).is_ok()
+            text.is_empty() || seq.events.try_send(GenEvent::Text(text)).is_ok()
         }
-        Ok(Some(Event::Text(text))) => seq.events.send(GenEvent::Text(text)).is_ok(),
+        Ok(Some(Event::Text(text))) => seq.events.try_send(GenEvent::Text(text)).is_ok(),
         Ok(Some(Event::Done(s))) => {
             let stats = Stats {
                 prompt_tokens: s.prompt_tokens,
@@ -276,12 +299,12 @@ fn step_one(seq: &mut Sequence<'_>) -> bool {
                 generation_duration: s.generation_duration,
                 length: s.done_reason == ollmlx_engine::DoneReason::Length,
             };
-            let _ = seq.events.send(GenEvent::Done { stats, context: seq.context.take() });
+            let _ = seq.events.try_send(GenEvent::Done { stats, context: seq.context.take() });
             false
         }
         Ok(None) => false,
         Err(e) => {
-            let _ = seq.events.send(GenEvent::Failed(failure(&e)));
+            let _ = seq.events.try_send(GenEvent::Failed(failure(&e)));
             false
         }
     }

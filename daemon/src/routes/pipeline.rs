@@ -8,7 +8,7 @@ use std::time::Instant;
 use futures::stream::{self, BoxStream, StreamExt};
 use ollmlx_api::ollama::{DoneReason, Format, Metrics, Think};
 use ollmlx_api::{KeepAlive, Options};
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::Receiver;
 
 use crate::error::ApiError;
 use crate::format::think::ThinkSplitter;
@@ -135,7 +135,7 @@ fn nanos(d: std::time::Duration) -> u64 {
 
 /// A generation in progress; holds the lease so the model stays busy until the stream ends.
 struct Run {
-    rx: UnboundedReceiver<GenEvent>,
+    rx: Receiver<GenEvent>,
     _lease: Lease,
     shaper: Shaper,
     outbox: VecDeque<Piece>,
