@@ -59,7 +59,7 @@ pub fn bytes(text: &str, total_memory: u64) -> Result<u64, String> {
     let expected = "expected bytes, a size such as \"12GiB\" or \"512MB\", or a percentage such as \"60%\"";
     if let Some(p) = t.strip_suffix('%') {
         let pct: f64 = p.trim().parse().map_err(|_| format!("{text:?}: {expected}"))?;
-        if !(pct > 0.0 && pct <= 100.0) {
+        if !(0.0..=100.0).contains(&pct) || pct == 0.0 {
             return Err(format!("{text:?}: a percentage must be above 0 and at most 100"));
         }
         return Ok(scale(total_memory as f64 * pct / 100.0));

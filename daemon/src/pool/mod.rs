@@ -383,7 +383,7 @@ impl Pool {
         let st = self.inner.lock();
         let now = Instant::now();
         let mut models: Vec<SlotView> = st.slots.values().map(|s| view_of(s, now)).collect();
-        models.sort_by(|a, b| b.last_used.cmp(&a.last_used));
+        models.sort_by_key(|m| std::cmp::Reverse(m.last_used));
         PoolView {
             budget: self.inner.config.budget,
             used: st.used_except(None),

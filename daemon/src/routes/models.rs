@@ -57,7 +57,7 @@ pub async fn tags(State(app): State<AppState>) -> Result<Response, ApiError> {
 pub async fn ps(State(app): State<AppState>) -> Response {
     let view = app.pool.refresh().await;
     let mut models: Vec<(Duration, ProcessModel)> = view.models.iter().filter(|m| m.phase != "unloading").map(process_model).collect();
-    models.sort_by(|a, b| b.0.cmp(&a.0));
+    models.sort_by_key(|m| std::cmp::Reverse(m.0));
     stream::json(&ProcessResponse { models: models.into_iter().map(|(_, m)| m).collect() })
 }
 

@@ -17,6 +17,9 @@ use crate::job::{GenEvent, GenFailure, GenJob, PromptInput, Sampling};
 use crate::pool::{Lease, ModelMeta};
 use crate::state::App;
 
+/// Builds the prompt from the model's facts, the thinking switch and the tool schemas.
+pub type PromptBuilder = Box<dyn FnOnce(&ModelMeta, Option<bool>, Option<Vec<serde_json::Value>>) -> PromptInput + Send>;
+
 /// What the handlers send down the pipeline.
 pub struct Ask {
     /// Model name as sent.
@@ -34,7 +37,7 @@ pub struct Ask {
     /// Tool schemas (JSON) offered to the model.
     pub tools: Vec<serde_json::Value>,
     /// Builds the prompt once the model's facts are known.
-    pub prompt: Box<dyn FnOnce(&ModelMeta, Option<bool>, Option<Vec<serde_json::Value>>) -> PromptInput + Send>,
+    pub prompt: PromptBuilder,
     /// Return prompt + reply ids.
     pub want_context: bool,
     /// When the request arrived.
@@ -126,7 +129,7 @@ pub async fn start(app: &App, ask: Ask) -> Result<BoxStream<'static, Piece>, Api
         load_ns: nanos(leased.load_duration),
         ended: false,
     };
-    Ok(stream::unfold(run, |mut run| async move { run.next().await.map(|p| (p, run)) }).boxed())
+    Ok(stream::unfold(run, |mut run| async move { run.next_piece().await.map(|p| (p, run)) }).boxed())
 }
 
 fn nanos(d: std::time::Duration) -> u64 {
@@ -145,7 +148,7 @@ struct Run {
 }
 
 impl Run {
-    async fn next(&mut self) -> Option<Piece> {
+    async fn next_piece(&mut self) -> Option<Piece> {
         loop {
             if let Some(p) = self.outbox.pop_front() {
                 return Some(p);
