@@ -13,6 +13,7 @@ use common::Daemon;
 fn filters() -> Vec<(&'static str, &'static str)> {
     vec![
         (r"127\.0\.0\.1:\d+", "[HOST]"),
+        (r"(?m)^up( +)(just started|\d+ (second|minute|hour|day)s?) on ", "up$1[UPTIME] on "),
         (r"\d+(\.\d)? (B|KB|MB|GB|TB)\b", "[SIZE]"),
         (r"\[[#-]+\]", "[BAR]"),
         (r"\(\d+%\)", "([PCT])"),
@@ -31,6 +32,7 @@ fn status_and_ps_snapshots() {
     insta::with_settings!({ filters => filters() }, {
         insta::assert_snapshot!(status.stdout, @r"
         ollmlxd [VERSION] at http://[HOST]
+        up  [UPTIME] on cpu
         memory  [BAR] [SIZE] of [SIZE] budget ([PCT])
         mlx  [SIZE] active, [SIZE] cache; process [SIZE] resident
         queue  0 waiting; most models loaded: no cap
@@ -48,6 +50,7 @@ fn status_and_ps_snapshots() {
     insta::with_settings!({ filters => filters() }, {
         insta::assert_snapshot!(status.stdout, @r"
         ollmlxd [VERSION] at http://[HOST]
+        up  [UPTIME] on cpu
         memory  [BAR] [SIZE] of [SIZE] budget ([PCT])
         mlx  [SIZE] active, [SIZE] cache; process [SIZE] resident
         queue  0 waiting; most models loaded: no cap

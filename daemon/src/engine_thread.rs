@@ -36,6 +36,8 @@ enum Command {
     Measure { reply: oneshot::Sender<Measurement> },
     Generate { id: SlotId, job: Box<GenJob>, events: tmpsc::Sender<GenEvent> },
     Embed { id: SlotId, inputs: Vec<String>, limit: usize, truncate: bool, reply: oneshot::Sender<Result<EmbedOutput, GenFailure>> },
+    /// Ends every sequence, frees every model and stops the thread.
+    Stop { reply: oneshot::Sender<()> },
 }
 
 /// Handle to the engine thread; cheap to clone.
@@ -64,6 +66,17 @@ impl EngineHandle {
         let (events, rx) = tmpsc::channel(EVENT_BUFFER);
         self.send(Command::Generate { id, job: Box::new(job), events });
         rx
+    }
+
+    /// Stops the engine thread: live sequences end with an error, models are freed. MLX's
+    /// globals are torn down at process exit, so exiting while this thread still runs MLX work
+    /// crashes; the daemon calls this before returning from `main`. `false` when the thread did
+    /// not stop within `wait` (it is inside one long step).
+    pub async fn stop(&self, wait: std::time::Duration) -> bool {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Stop { reply });
+        // Err from the channel: the thread is already gone, which is stopped too.
+        !matches!(tokio::time::timeout(wait, rx).await, Err(_))
     }
 
     /// Embeds texts (mean-pooled, not normalised).
@@ -153,6 +166,11 @@ impl EngineLoop {
                 }
             };
             match cmd {
+                Some(Command::Stop { reply }) => {
+                    self.stop();
+                    let _ = reply.send(());
+                    return;
+                }
                 Some(c) => self.handle(c),
                 None => stepped = self.step_all(),
             }
@@ -180,6 +198,11 @@ impl EngineLoop {
             Command::Measure { reply } => {
                 let _ = reply.send(self.measure());
             }
+            Command::Stop { reply } => {
+                // `run` handles Stop itself (it must leave the loop); reaching here is harmless.
+                self.stop();
+                let _ = reply.send(());
+            }
             Command::Generate { id, job, events } => self.start(id, *job, events),
             Command::Embed { id, inputs, limit, truncate, reply } => {
                 let r = match self.models.get(&id) {
@@ -189,6 +212,19 @@ impl EngineLoop {
                 let _ = reply.send(r);
             }
         }
+    }
+
+    /// Ends every live sequence with an error its client sees, then frees all models.
+    fn stop(&mut self) {
+        for resident in self.models.values_mut() {
+            resident.with_dependent_mut(|_, live| {
+                for seq in live.seqs.drain(..) {
+                    let _ = seq.events.try_send(GenEvent::Failed(GenFailure::Internal("the daemon is shutting down".into())));
+                }
+            });
+        }
+        self.models.clear();
+        ollmlx_engine::mlx::memory::clear_cache();
     }
 
     fn load(&mut self, id: SlotId, path: &Path) -> Result<LoadedModel, String> {

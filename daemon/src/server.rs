@@ -13,6 +13,12 @@ use crate::lifecycle::{self, Notifier, StoreLock};
 use crate::pool::{Pool, PoolConfig};
 use crate::state::App;
 
+/// How long shutdown waits for the engine thread to finish its current step.
+const ENGINE_STOP_WAIT: Duration = Duration::from_secs(30);
+
+/// How often loaded models are checked for a deleted folder (see `Pool::forget_vanished`).
+const VANISHED_SWEEP: Duration = Duration::from_secs(1);
+
 /// Runs the daemon until SIGINT/SIGTERM.
 pub fn run(flags: Flags) -> anyhow::Result<()> {
     let settings = Settings::load(flags, crate::platform::total_memory())?;
@@ -74,12 +80,19 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         "ollmlxd listening"
     );
     let exit_timeout = settings.exit_timeout;
-    let app = Arc::new(App { settings, store, pool: pool.clone(), engine, start });
+    let app = Arc::new(App { settings, store, pool: pool.clone(), engine: engine.clone(), start });
     let notifier = Notifier::from_env();
     notifier.ready();
     notifier.spawn_watchdog();
     lifecycle::serve_until_signal(listener, crate::routes::router(app), exit_timeout, &notifier).await?;
     pool.shutdown().await;
+    if !engine.stop(ENGINE_STOP_WAIT).await {
+        // The engine thread is inside one long step and still uses MLX: returning would run
+        // MLX's static destructors under it (a crash). Leave without them; the lock file is
+        // advisory and goes with the process.
+        tracing::warn!(wait = ?ENGINE_STOP_WAIT, "the engine did not stop in time; exiting without cleanup");
+        lifecycle::exit_without_destructors(0);
+    }
     tracing::info!(lock = %lock.path().display(), "stopped");
     drop(lock);
     Ok(())
@@ -96,10 +109,15 @@ fn watch_store(store: &Store, pool: &Pool) -> Option<ollmlx_store::StoreWatcher>
     };
     let pool = pool.clone();
     tokio::spawn(async move {
-        while let Some(event) = events.recv().await {
-            match event {
-                StoreEvent::Changed(name) | StoreEvent::Removed(name) => pool.mark_stale(&name.key()),
-                StoreEvent::Added(_) => {}
+        let mut sweep = tokio::time::interval(VANISHED_SWEEP);
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(StoreEvent::Changed(name) | StoreEvent::Removed(name)) => pool.mark_stale(&name.key()),
+                    Some(StoreEvent::Added(_)) => {}
+                    None => return,
+                },
+                _ = sweep.tick() => pool.forget_vanished(),
             }
         }
     });

@@ -15,4 +15,4 @@ pub use listen::listener;
 pub use lock::StoreLock;
 pub use logfile::RotatingFile;
 pub use notify::Notifier;
-pub use shutdown::{serve_until_signal, signal};
+pub use shutdown::{exit_without_destructors, serve_until_signal, signal};

@@ -63,3 +63,13 @@ pub async fn signal() {
         () = term => {}
     }
 }
+
+/// Ends the process at once, skipping atexit handlers and C++ static destructors (used when
+/// another thread may still be inside MLX, whose globals those destructors free).
+#[allow(unsafe_code)]
+pub fn exit_without_destructors(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stderr().flush();
+    // SAFETY: _exit takes no pointers and never returns.
+    unsafe { libc::_exit(code) }
+}

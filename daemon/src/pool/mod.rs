@@ -367,6 +367,19 @@ impl Pool {
         self.inner.wake();
     }
 
+    /// Marks stale every model whose folder is gone. The store watcher reports removals of
+    /// models it registered; a model requested (and loaded) before the watcher found it stable
+    /// and deleted soon after is caught here instead.
+    pub fn forget_vanished(&self) {
+        let gone: Vec<String> = {
+            let st = self.inner.lock();
+            st.slots.values().filter(|s| !s.stale && !s.path.join("config.json").exists()).map(|s| s.key.clone()).collect()
+        };
+        for key in gone {
+            self.mark_stale(&key);
+        }
+    }
+
     /// Events (loads, unloads, pins).
     pub fn subscribe(&self) -> broadcast::Receiver<PoolEvent> {
         self.inner.events.subscribe()
