@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a development checkout of ollmlx: the Python venv with the pinned MLX wheel (which the
-# Rust build links against), OpenBLAS on Debian/Ubuntu, and the test models under .cache/models/.
+# Rust build links against), OpenBLAS on Debian/Ubuntu, and the test models under .cache/models/
+# (the Python-built fixtures, then SmolLM2 imported by a debug build of ollmlxctl).
 #
 # Works on a fresh Linux x86_64 (or aarch64) machine that has Rust and Python >= 3.11, and on
 # macOS on Apple silicon (MLX with Metal; no OpenBLAS needed). Idempotent: every step is skipped
@@ -163,6 +164,54 @@ build_fixture smollm2 "$SMOL-q4|$SMOL-f32" \
 # The tiny models reuse the SmolLM2 tokenizer, so they come second.
 build_fixture tiny "$MODELS/tiny/index.json" \
     tests/fixtures/make_tiny_models.py "$MODELS/tiny" --tokenizer-from "$SMOL-q4"
+
+# One stable path to the GGUF for scripts/run.sh and the tests (the venv's site-packages path
+# depends on its Python version).
+ln -sfn "$GGUF" "$MODELS/smollm2-135m-instruct.Q4_1.gguf"
+
+# --- 5. The SmolLM2 folder the daemon, ctl and client tests serve: the same GGUF imported by our
+# own Rust importer (`ollmlxctl import`, which needs no daemon), so those tests serve what users
+# get. The Python-converted folders above stay as the mlx-lm oracle's reference. Re-imported when
+# the GGUF's sha256 or the importer's source (store/src/gguf) changed, or the folder no longer
+# matches the manifest the importer wrote beside it.
+RUST_SMOL="$SMOL-rust"
+RUST_STAMP="$MODELS/.stamps/smollm2-rust"
+RUST_KEY="$( { hash_stdin <"$GGUF"; cat "$ROOT"/store/src/gguf/*.rs | hash_stdin; } | hash_stdin)"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+
+# import_smollm2: builds ollmlxctl (debug, as `cargo test` does) and imports the GGUF through a
+# scratch store, then moves the folder and its manifest to $RUST_SMOL{,.manifest.json}.
+import_smollm2() {
+    say "building ollmlxctl (the GGUF importer)"
+    cargo build -p ollmlx-ctl --manifest-path "$ROOT/Cargo.toml"
+    say "importing $GGUF with ollmlxctl"
+    local start=$SECONDS
+    rm -f "$RUST_STAMP"
+    mkdir -p "$MODELS/.stamps"
+    IMPORT_SCRATCH="$(mktemp -d "$MODELS/.import.XXXXXX")"
+    trap 'rm -rf "$IMPORT_SCRATCH"' EXIT
+    local scratch="$IMPORT_SCRATCH"
+    # A scratch HOME and no HF/Ollama variables: the importer then sees only the empty scratch
+    # store (it refuses a name that any store it can see lists, such as the user's HF cache).
+    env -u HF_HUB_CACHE -u HF_HOME -u OLLAMA_MODELS HOME="$scratch" OLLMLX_MODELS="$scratch/models" \
+        "$TARGET_DIR/debug/ollmlxctl" import "$GGUF" HuggingFaceTB/SmolLM2-135M-Instruct >/dev/null \
+        || die "ollmlxctl import $GGUF failed"
+    local out="$scratch/models/HuggingFaceTB/SmolLM2-135M-Instruct"
+    rm -rf "$RUST_SMOL" "$RUST_SMOL.manifest.json"
+    mv "$out.manifest.json" "$RUST_SMOL.manifest.json"
+    mv "$out" "$RUST_SMOL"
+    rm -rf "$scratch"
+    trap - EXIT
+    echo "$RUST_KEY" >"$RUST_STAMP"
+    say "imported smollm2-rust in $((SECONDS - start))s"
+}
+
+if [ -f "$RUST_SMOL/config.json" ] && [ -f "$RUST_STAMP" ] && [ "$(cat "$RUST_STAMP")" = "$RUST_KEY" ] \
+    && "$PY" "$ROOT/tests/fixtures/check_manifest.py" "$RUST_SMOL"; then
+    say "smollm2-rust up to date"
+else
+    import_smollm2
+fi
 
 say "done"
 echo "MLX_DIR=$MLX_DIR"

