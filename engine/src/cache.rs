@@ -55,6 +55,12 @@ pub struct KvCache {
 }
 
 impl KvCache {
+    /// A cache whose buffers hold at least `offset` positions already (a prefix-cache hit).
+    /// The buffers are shared with their owner; the first write copies them.
+    pub fn restored(keys: Array, values: Array, offset: usize) -> KvCache {
+        KvCache { keys: Some(keys), values: Some(values), offset }
+    }
+
     /// Appends `[B, H, S, D]` keys/values and returns everything cached so far.
     pub fn update_and_fetch(&mut self, k: &Array, v: &Array) -> Result<(Array, Array)> {
         let prev = self.offset;
@@ -284,6 +290,15 @@ impl LayerCache {
             LayerCache::Rotating(c) => (&c.keys, &c.values),
         };
         (k.as_ref().map_or(0, Array::nbytes) + v.as_ref().map_or(0, Array::nbytes)) as u64
+    }
+
+    /// The key and value buffers of a full-context cache (`None` for a sliding window, or
+    /// before anything was cached).
+    pub fn full_buffers(&self) -> Option<(Array, Array)> {
+        match self {
+            LayerCache::Standard(KvCache { keys: Some(k), values: Some(v), .. }) => Some((k.clone(), v.clone())),
+            _ => None,
+        }
     }
 
     /// Every cached array (to evaluate the cache state after prefill).

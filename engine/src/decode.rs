@@ -1,7 +1,13 @@
-//! The token-level decode loop: chunked prefill, then one sampled token per step, pipelined as
-//! mlx-lm does (step n+1 is queued with `async_eval` before token n is read, so the host never
-//! waits on the device between tokens). Only the sampled id crosses to the host.
+//! The token-level decode of one sequence: chunked prefill, then one sampled token per step,
+//! pipelined as mlx-lm does (step n+1 is queued with `async_eval` before token n is read, so the
+//! host never waits on the device between tokens). Only the sampled id crosses to the host.
+//!
+//! A [`TokenStream`] does not run the network itself: each step it says what it feeds
+//! ([`TokenStream::feed`]), the batch runs every fed sequence in one pass
+//! ([`crate::batch::step_streams`]), and the stream samples its row and reads its token. One
+//! sequence alone is a batch of one, so the single and batched paths are the same code.
 use crate::cache::LayerCache;
+use crate::prefix::PrefixCache;
 use crate::error::{EngineError, Result};
 use crate::mlx::{self, Array};
 use crate::network::Network;
@@ -9,8 +15,6 @@ use crate::sample::Sampler;
 
 /// Prompt tokens processed per forward pass during prefill; bounds prefill memory.
 pub const PREFILL_STEP: usize = 2048;
-/// MLX's buffer cache is returned every this many tokens, as mlx-lm does.
-const CLEAR_CACHE_EVERY: usize = 256;
 
 /// Restricts which token may come next (e.g. a JSON grammar for `format`).
 pub trait TokenConstraint: Send {
@@ -22,27 +26,50 @@ pub trait TokenConstraint: Send {
     fn is_complete(&self) -> bool;
 }
 
+/// Where the next input of a sequence comes from.
+enum Next {
+    /// Prompt tokens remain to be processed.
+    Prompt,
+    /// A token sampled on the device, not read yet (the pipelined path).
+    Device(Array),
+    /// A token already read on the host, not fed yet (constraints and penalties need it).
+    Host(u32),
+    /// Nothing more will be fed.
+    Done,
+}
+
+/// What one sequence contributes to a batched forward pass.
+pub(crate) struct Feed {
+    /// New token ids.
+    pub ids: Array,
+    /// Whether the last position's logits are sampled.
+    pub samples: bool,
+}
+
 /// One sequence being decoded.
 pub struct TokenStream<'n> {
     net: &'n Network,
-    cache: Vec<LayerCache>,
+    pub(crate) cache: Vec<LayerCache>,
     sampler: Sampler,
     constraint: Option<Box<dyn TokenConstraint>>,
     history: Vec<u32>,
     prompt_len: usize,
-    /// The next token, sampled on the device but not yet read.
-    pending: Option<Array>,
+    /// Prompt tokens already in the cache.
+    prefilled: usize,
+    next: Next,
+    /// This step's token to read (a pipelined token fed back this step, or one that was only
+    /// waiting to be read).
+    to_read: Option<Array>,
+    /// The token sampled this step.
+    sampled: Option<Array>,
+    /// A token read by [`TokenStream::prefill`] but not yet returned by `next_token`.
+    unreported: Option<u32>,
     produced: usize,
 }
 
 impl<'n> TokenStream<'n> {
     /// A stream over `prompt`, which must be non-empty.
-    pub fn new(
-        net: &'n Network,
-        prompt: Vec<u32>,
-        sampler: Sampler,
-        constraint: Option<Box<dyn TokenConstraint>>,
-    ) -> Result<TokenStream<'n>> {
+    pub fn new(net: &'n Network, prompt: Vec<u32>, sampler: Sampler, constraint: Option<Box<dyn TokenConstraint>>) -> Result<TokenStream<'n>> {
         if prompt.is_empty() {
             return Err(EngineError::EmptyPrompt);
         }
@@ -57,25 +84,33 @@ impl<'n> TokenStream<'n> {
             constraint,
             prompt_len: prompt.len(),
             history: prompt,
-            pending: None,
+            prefilled: 0,
+            next: Next::Prompt,
+            to_read: None,
+            sampled: None,
+            unreported: None,
             produced: 0,
         })
     }
 
-    fn tokens(ids: &[u32]) -> Result<Array> {
-        Ok(Array::from_slice(ids, &[1, ids.len()])?)
+    /// Starts from the KV of the longest prefix of the prompt that `prefix` holds, if any;
+    /// returns how many prompt tokens are skipped. Only before the first step.
+    pub fn reuse_prefix(&mut self, prefix: &mut PrefixCache) -> usize {
+        if self.prefilled > 0 || !matches!(self.next, Next::Prompt) {
+            return 0;
+        }
+        match prefix.restore(&self.history[..self.prompt_len]) {
+            Some((cache, n)) if cache.len() == self.cache.len() => {
+                self.cache = cache;
+                self.prefilled = n;
+                n
+            }
+            _ => 0,
+        }
     }
 
-    /// Runs the network on `[1, L]` ids and returns the last position's logits `[1, vocab]`.
-    fn last_logits(&mut self, input: &Array) -> Result<Array> {
-        let logits = self.net.forward(input, &mut self.cache)?;
-        let l = logits.dim(1);
-        Ok(logits.slice_axis(1, l - 1, l)?.squeeze(1)?)
-    }
-
-    fn sample(&mut self, logits: &Array) -> Result<Array> {
-        let allowed = self.constraint.as_mut().and_then(|c| c.allowed());
-        self.sampler.sample(logits, &self.history, allowed.as_deref())
+    pub(crate) fn network(&self) -> &'n Network {
+        self.net
     }
 
     /// Whether the next step can be queued before the current token is read.
@@ -83,66 +118,115 @@ impl<'n> TokenStream<'n> {
         self.constraint.is_none() && !self.sampler.needs_history()
     }
 
-    /// Processes all prompt tokens but the last in chunks, then queues the first sample.
-    /// Returns the logits of the last prompt position.
-    pub fn prefill(&mut self) -> Result<Array> {
-        let prompt = self.history[..self.prompt_len].to_vec();
-        let mut done = 0;
-        while prompt.len() - done > 1 {
-            let n = PREFILL_STEP.min(prompt.len() - done - 1);
-            self.net.forward(&Self::tokens(&prompt[done..done + n])?, &mut self.cache)?;
-            let state: Vec<&Array> = self.cache.iter().flat_map(LayerCache::arrays).collect();
-            mlx::eval(&state)?;
-            mlx::memory::clear_cache();
-            done += n;
+    /// What this sequence feeds into the next pass. `prefill_budget` bounds the prompt tokens
+    /// it may process now; `wanted` is how many more tokens the generation wants.
+    pub(crate) fn feed(&mut self, prefill_budget: usize, wanted: usize) -> Result<Option<Feed>> {
+        self.sampled = None;
+        self.to_read = None;
+        match std::mem::replace(&mut self.next, Next::Done) {
+            Next::Prompt => {
+                let left = self.prompt_len - self.prefilled;
+                // As mlx-lm: every prompt token but the last in chunks, then the last one alone
+                // for its logits.
+                let n = if left > 1 { prefill_budget.min(left - 1) } else { 1 };
+                self.next = Next::Prompt;
+                if n == 0 {
+                    return Ok(None);
+                }
+                let ids = &self.history[self.prefilled..self.prefilled + n];
+                self.prefilled += n;
+                Ok(Some(Feed { ids: Array::from_slice(ids, &[n])?, samples: self.prefilled == self.prompt_len }))
+            }
+            Next::Device(y) => {
+                let feed = if wanted > 1 { Some(Feed { ids: y.clone(), samples: true }) } else { None };
+                self.to_read = Some(y);
+                Ok(feed)
+            }
+            Next::Host(t) if wanted > 0 => Ok(Some(Feed { ids: Array::from_slice(&[t], &[1])?, samples: true })),
+            Next::Host(_) | Next::Done => Ok(None),
         }
-        let logits = self.last_logits(&Self::tokens(&prompt[done..])?)?;
-        let y = self.sample(&logits)?;
-        mlx::async_eval(&[&y])?;
-        self.pending = Some(y);
-        Ok(logits)
+    }
+
+    /// Samples from this sequence's `[1, vocab]` logits; the token is queued, not read.
+    pub(crate) fn sample(&mut self, logits: &Array) -> Result<&Array> {
+        let allowed = self.constraint.as_mut().and_then(|c| c.allowed());
+        let y = self.sampler.sample(logits, &self.history, allowed.as_deref())?;
+        Ok(self.sampled.insert(y))
+    }
+
+    /// Arrays to evaluate after this step: the sampled token, or the cache of a prompt chunk
+    /// (so prefill memory is bounded per chunk).
+    pub(crate) fn pending_arrays(&self) -> Vec<&Array> {
+        match &self.sampled {
+            Some(y) => vec![y],
+            None if matches!(self.next, Next::Prompt) => self.cache.iter().flat_map(LayerCache::arrays).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Ends the step: reads this step's token, if any, and decides the next input.
+    pub(crate) fn finish_step(&mut self) -> Result<Option<u32>> {
+        let sampled = self.sampled.take();
+        let token = match self.to_read.take() {
+            // Pipelined: the token fed back this step is read while the next one computes.
+            Some(y) => {
+                self.next = sampled.map_or(Next::Done, Next::Device);
+                Some(y.item::<u32>()?)
+            }
+            None => match sampled {
+                Some(y) if self.can_pipeline() => {
+                    self.next = Next::Device(y);
+                    None
+                }
+                Some(y) => {
+                    let t = y.item::<u32>()?;
+                    if let Some(c) = self.constraint.as_mut() {
+                        c.advance(t);
+                    }
+                    self.next = Next::Host(t);
+                    Some(t)
+                }
+                None => None,
+            },
+        };
+        if let Some(t) = token {
+            self.history.push(t);
+            self.produced += 1;
+        }
+        Ok(token)
+    }
+
+    /// Processes the prompt (all of it) and returns the logits `[1, vocab]` of its last
+    /// position; the first token is sampled and queued. For tests that compare logits.
+    pub fn prefill(&mut self) -> Result<Array> {
+        while matches!(self.next, Next::Prompt) {
+            let Some(feed) = self.feed(PREFILL_STEP, usize::MAX)? else { break };
+            let logits = self.net.forward_last(&[&feed.ids], &mut [&mut self.cache[..]])?;
+            if feed.samples {
+                self.sample(&logits)?;
+                mlx::async_eval(&self.pending_arrays())?;
+                self.unreported = self.finish_step()?;
+                return Ok(logits);
+            }
+            mlx::eval(&self.pending_arrays())?;
+            mlx::memory::clear_cache();
+        }
+        Err(EngineError::InvalidOption { name: "prompt", message: "the prompt was already processed".into() })
     }
 
     /// Reads the next token. `more` says whether another token will be wanted after this one
     /// (so the pipeline does not compute a step nobody reads).
     pub fn next_token(&mut self, more: bool) -> Result<u32> {
-        if self.pending.is_none() {
-            self.prefill()?;
+        if let Some(t) = self.unreported.take() {
+            return Ok(t);
         }
-        let y = self.pending.take().expect("prefill queued a token");
-        let token = if self.can_pipeline() && more {
-            let input = y.reshape(&[1, 1])?;
-            let logits = self.last_logits(&input)?;
-            let next = self.sample(&logits)?;
-            mlx::async_eval(&[&next])?;
-            let token = y.item::<u32>()?;
-            self.pending = Some(next);
-            token
-        } else {
-            let token = y.item::<u32>()?;
-            if let Some(c) = self.constraint.as_mut() {
-                c.advance(token);
+        let wanted = if more { 2 } else { 1 };
+        loop {
+            let tokens = crate::batch::step_streams(&mut [(self, wanted)], PREFILL_STEP)?;
+            if let Some(t) = tokens[0] {
+                return Ok(t);
             }
-            self.history.push(token);
-            if more {
-                let logits = self.last_logits(&Self::tokens(&[token])?)?;
-                let next = self.sample(&logits)?;
-                mlx::async_eval(&[&next])?;
-                self.pending = Some(next);
-            }
-            self.produced += 1;
-            return Ok(self.after(token));
-        };
-        self.history.push(token);
-        self.produced += 1;
-        Ok(self.after(token))
-    }
-
-    fn after(&self, token: u32) -> u32 {
-        if self.produced % CLEAR_CACHE_EVERY == 0 {
-            mlx::memory::clear_cache();
         }
-        token
     }
 
     /// Whether the constraint (if any) is satisfied.
@@ -153,6 +237,16 @@ impl<'n> TokenStream<'n> {
     /// Prompt plus generated tokens.
     pub fn history(&self) -> &[u32] {
         &self.history
+    }
+
+    /// Tokens read so far.
+    pub fn produced(&self) -> usize {
+        self.produced
+    }
+
+    /// The tokens whose KV the cache holds, and the cache (for the prefix cache).
+    pub(crate) fn kv_state(&self) -> (&[u32], &[LayerCache]) {
+        (&self.history, &self.cache)
     }
 
     /// Bytes held by this sequence's KV cache.

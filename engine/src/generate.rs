@@ -1,7 +1,7 @@
 //! One request's generation: the token stream plus detokenization, EOS and stop strings, limits
 //! and timing. [`Generation::step`] advances by one token, so a caller can interleave many
 //! sequences (of one model or several) on one engine thread.
-use crate::decode::{TokenConstraint, TokenStream};
+use crate::decode::{TokenConstraint, TokenStream, PREFILL_STEP};
 use crate::error::{EngineError, Result};
 use crate::model::Model;
 use crate::sample::{Sampler, SamplingParams};
@@ -26,6 +26,9 @@ pub struct GenerateParams {
     pub context_limit: Option<usize>,
     /// Grammar constraint for `format`.
     pub constraint: Option<Box<dyn TokenConstraint>>,
+    /// Prompt tokens processed per step (`None` = [`PREFILL_STEP`]); a server batching many
+    /// sequences uses less, so a long prompt does not stall the others for long.
+    pub prefill_chunk: Option<usize>,
 }
 
 /// Why generation ended.
@@ -52,6 +55,8 @@ impl DoneReason {
 pub struct GenerateStats {
     /// Prompt tokens processed.
     pub prompt_tokens: usize,
+    /// Prompt tokens whose KV came from the prefix cache (not processed again).
+    pub cached_tokens: usize,
     /// Time to process the prompt and produce the first token.
     pub prompt_duration: Duration,
     /// Tokens generated (EOS included when it ended the generation).
@@ -94,6 +99,8 @@ pub struct Generation<'m> {
     queue: VecDeque<Event>,
     finished: bool,
     has_constraint: bool,
+    prefill_chunk: usize,
+    cached_tokens: usize,
 }
 
 impl<'m> Generation<'m> {
@@ -124,30 +131,77 @@ impl<'m> Generation<'m> {
             queue: VecDeque::new(),
             finished: false,
             has_constraint,
+            prefill_chunk: params.prefill_chunk.unwrap_or(PREFILL_STEP).max(1),
+            cached_tokens: 0,
         })
     }
 
     /// Advances by one token (the first call also processes the prompt). `None` once done.
     pub fn step(&mut self) -> Result<Option<Event>> {
-        if let Some(e) = self.queue.pop_front() {
-            return Ok(Some(e));
+        loop {
+            if let Some(e) = self.queue.pop_front() {
+                return Ok(Some(e));
+            }
+            if self.finished {
+                return Ok(None);
+            }
+            let chunk = self.prefill_chunk;
+            crate::batch::step_generations(&mut [self], chunk)?;
         }
-        if self.finished {
-            return Ok(None);
-        }
-        if self.limit == 0 {
-            self.started.get_or_insert_with(Instant::now);
-            self.finish(DoneReason::Length);
-            return Ok(self.queue.pop_front());
+    }
+
+    /// Starts from the prefix cache's longest match of the prompt; returns the prompt tokens
+    /// skipped. Only before the first step.
+    pub fn reuse_prefix(&mut self, prefix: &mut crate::prefix::PrefixCache) -> usize {
+        self.cached_tokens = self.stream.reuse_prefix(prefix);
+        self.cached_tokens
+    }
+
+    /// The tokens whose KV this sequence holds and its cache.
+    pub(crate) fn kv_state(&self) -> (&[u32], &[crate::cache::LayerCache]) {
+        self.stream.kv_state()
+    }
+
+    /// The next queued event, after a batched step.
+    pub fn next_event(&mut self) -> Option<Event> {
+        self.queue.pop_front()
+    }
+
+    /// Whether this generation is over and every event has been taken.
+    pub fn is_done(&self) -> bool {
+        self.finished && self.queue.is_empty()
+    }
+
+    /// Whether this generation takes part in the next step: not finished and no event waiting
+    /// to be taken. Finishes at once when no token is wanted at all.
+    pub(crate) fn begin_step(&mut self) -> bool {
+        if self.finished || !self.queue.is_empty() {
+            return false;
         }
         self.started.get_or_insert_with(Instant::now);
-        let more = self.produced + 1 < self.limit;
-        let id = self.stream.next_token(more)?;
+        if self.limit == 0 {
+            self.finish(DoneReason::Length);
+            return false;
+        }
+        true
+    }
+
+    /// Tokens still wanted.
+    pub(crate) fn wanted(&self) -> usize {
+        self.limit - self.produced
+    }
+
+    pub(crate) fn stream_mut(&mut self) -> &mut TokenStream<'m> {
+        &mut self.stream
+    }
+
+    /// Handles a token read by the batch step: EOS, text, stops, limits.
+    pub(crate) fn accept(&mut self, id: u32) {
         self.produced += 1;
         self.first_token_at.get_or_insert_with(Instant::now);
         if !self.ignore_eos && self.model.tokenizer().is_eos(id) {
             self.finish(DoneReason::Stop);
-            return Ok(self.queue.pop_front());
+            return;
         }
         let piece = self.detok.push(id);
         match self.stops.push(&piece) {
@@ -156,7 +210,7 @@ impl<'m> Generation<'m> {
                 self.queue.push_back(Event::Token { id, text });
                 self.finished = true;
                 self.queue.push_back(Event::Done(self.stats(DoneReason::Stop)));
-                return Ok(self.queue.pop_front());
+                return;
             }
         }
         if self.has_constraint && self.stream.constraint_complete() {
@@ -166,7 +220,6 @@ impl<'m> Generation<'m> {
         } else if self.produced >= self.limit {
             self.finish(DoneReason::Length);
         }
-        Ok(self.queue.pop_front())
     }
 
     /// Flushes held-back text and queues the final event.
@@ -189,6 +242,7 @@ impl<'m> Generation<'m> {
         let first = self.first_token_at.unwrap_or(now);
         GenerateStats {
             prompt_tokens: self.prompt_tokens,
+            cached_tokens: self.cached_tokens,
             prompt_duration: first - start,
             generated_tokens: self.produced,
             generation_duration: now - first,

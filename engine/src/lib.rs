@@ -8,6 +8,7 @@
 pub mod mlx;
 pub mod text;
 
+mod batch;
 mod cache;
 mod config;
 mod decode;
@@ -15,10 +16,13 @@ mod error;
 pub mod models;
 mod network;
 mod nn;
+mod prefix;
 mod sample;
 mod weights;
 
+pub use batch::{step_generations, step_streams};
 pub use cache::LayerCache;
+pub use prefix::PrefixCache;
 pub use decode::{TokenConstraint, TokenStream, PREFILL_STEP};
 pub use error::{EngineError, Result};
 pub use network::{LoadOptions, ModelInfo, Network};

@@ -151,6 +151,12 @@ impl Network {
         self.arch.forward(tokens, cache)
     }
 
+    /// Logits `[B, vocab]` at the last new position of each of B sequences run in one pass
+    /// (continuous batching): `inputs[i]` are sequence i's new ids, `caches[i]` its cache.
+    pub fn forward_last(&self, inputs: &[&Array], caches: &mut [&mut [LayerCache]]) -> Result<Array> {
+        self.arch.forward_last(inputs, caches)
+    }
+
     /// Final hidden states for token ids.
     pub fn hidden(&self, tokens: &Array, cache: &mut [LayerCache]) -> Result<Array> {
         self.arch.hidden(tokens, cache)

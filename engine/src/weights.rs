@@ -77,6 +77,13 @@ impl Weights {
         Ok(w)
     }
 
+    /// Maps one safetensors file.
+    pub fn open_file(path: &Path) -> Result<Weights> {
+        let mut w = Weights { tensors: BTreeMap::new(), maps: Vec::new(), paths: Vec::new() };
+        w.add_file(path)?;
+        Ok(w)
+    }
+
     fn add_file(&mut self, path: &Path) -> Result<()> {
         let file = std::fs::File::open(path).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => EngineError::MissingFile { path: path.to_path_buf(), what: "this weight shard" },

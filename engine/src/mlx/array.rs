@@ -182,6 +182,15 @@ impl Array {
         Ok(out)
     }
 
+    /// Evaluates, then copies the raw element bytes to the host (row-major, native dtype).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; self.size() * self.dtype().size()];
+        // SAFETY: `out` has exactly the array's byte size; the shim checks the size again.
+        let status = unsafe { sys::ox_array_to_host(self.raw, out.as_mut_ptr().cast(), out.len()) };
+        check("ox_array_to_host", status)?;
+        Ok(out)
+    }
+
     /// The single element of a one-element array.
     pub fn item<T: Element>(&self) -> Result<T> {
         let v = self.to_vec::<T>()?;

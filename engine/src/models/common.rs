@@ -167,12 +167,12 @@ impl Attention {
         }
     }
 
-    /// Projects and rotates queries, keys and values, and updates the cache.
-    pub fn qkv(&self, x: &Array, cache: &mut LayerCache) -> Result<(Array, Array, Array)> {
-        let (q, k, v) = self.project(x)?;
-        let mut q = self.heads(&q, self.n_heads)?;
-        let mut k = self.heads(&k, self.n_kv_heads)?;
-        let v = self.heads(&v, self.n_kv_heads)?;
+    /// Splits one sequence's projections into heads, normalises and rotates them at the cache's
+    /// offset, and appends keys/values to the cache.
+    fn rotate_and_cache(&self, q: &Array, k: &Array, v: &Array, cache: &mut LayerCache) -> Result<(Array, Array, Array)> {
+        let mut q = self.heads(q, self.n_heads)?;
+        let mut k = self.heads(k, self.n_kv_heads)?;
+        let v = self.heads(v, self.n_kv_heads)?;
         if let Some(n) = &self.q_norm {
             q = n.forward(&q)?;
         }
@@ -186,21 +186,38 @@ impl Attention {
         Ok((q, k, v))
     }
 
-    /// Merges `[B, H, L, D]` heads and applies the output projection.
-    pub fn output(&self, o: &Array) -> Result<Array> {
-        let (b, l) = (o.dim(0) as i32, o.dim(2) as i32);
-        self.o_proj
-            .forward(&o.transpose(&[0, 2, 1, 3])?.reshape(&[b, l, -1])?)
-    }
-
-    /// Attention through MLX's fused kernel, or by hand when scores are soft-capped.
-    pub fn forward(&self, x: &Array, mask: &Mask, cache: &mut LayerCache) -> Result<Array> {
-        let (q, k, v) = self.qkv(x, cache)?;
+    /// One sequence's attention over its own cache; returns merged heads `[1, L, H*D]`.
+    fn attend(&self, q: &Array, k: &Array, v: &Array, mask: &Mask, cache: &mut LayerCache) -> Result<Array> {
+        let (q, k, v) = self.rotate_and_cache(q, k, v, cache)?;
         let o = match self.logit_softcap {
             None => mlx::scaled_dot_product_attention(&q, &k, &v, self.scale, mask.as_attention())?,
             Some(cap) => self.softcapped(&q, &k, &v, cap, mask)?,
         };
-        self.output(&o)
+        let (b, l) = (o.dim(0) as i32, o.dim(2) as i32);
+        Ok(o.transpose(&[0, 2, 1, 3])?.reshape(&[b, l, -1])?)
+    }
+
+    /// Attention through MLX's fused kernel, or by hand when scores are soft-capped.
+    pub fn forward(&self, x: &Array, mask: &Mask, cache: &mut LayerCache) -> Result<Array> {
+        let (q, k, v) = self.project(x)?;
+        self.o_proj.forward(&self.attend(&q, &k, &v, mask, cache)?)
+    }
+
+    /// Attention for several sequences packed along the length axis of `x` (`[1, sum(lens), D]`):
+    /// the projections run once over every row (one weight pass for the whole batch), attention
+    /// runs per sequence over its own cache and mask, so each sequence sees exactly what it
+    /// would alone.
+    pub fn forward_packed(&self, x: &Array, lens: &[usize], masks: &[&Mask], caches: &mut [&mut LayerCache]) -> Result<Array> {
+        let (q, k, v) = self.project(x)?;
+        let mut outs = Vec::with_capacity(lens.len());
+        let mut start = 0;
+        for ((&n, mask), cache) in lens.iter().zip(masks).zip(caches.iter_mut()) {
+            let rows = |a: &Array| a.slice_axis(1, start, start + n);
+            outs.push(self.attend(&rows(&q)?, &rows(&k)?, &rows(&v)?, mask, cache)?);
+            start += n;
+        }
+        let refs: Vec<&Array> = outs.iter().collect();
+        self.o_proj.forward(&mlx::concatenate(&refs, 1)?)
     }
 
     /// mlx-lm gemma2's attention: scaled queries, grouped heads by reshape, `cap * tanh(s / cap)`,

@@ -24,6 +24,9 @@ use std::path::Path;
 pub trait Architecture: Send + Sync {
     /// Logits `[B, L, vocab]` for token ids `[B, L]`, appending to `cache`.
     fn forward(&self, tokens: &Array, cache: &mut [LayerCache]) -> Result<Array>;
+    /// Logits `[B, vocab]` at the last new position of each of B sequences, run together in
+    /// one pass: `inputs[i]` are sequence i's new token ids, `caches[i]` its cache.
+    fn forward_last(&self, inputs: &[&Array], caches: &mut [&mut [LayerCache]]) -> Result<Array>;
     /// Final (normed) hidden states `[B, L, hidden]`, for embeddings.
     fn hidden(&self, tokens: &Array, cache: &mut [LayerCache]) -> Result<Array>;
     /// A fresh cache, one entry per layer.

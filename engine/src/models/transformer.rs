@@ -7,7 +7,7 @@ use super::Architecture;
 use crate::cache::{LayerCache, Mask};
 use crate::config::BaseConfig;
 use crate::error::Result;
-use crate::mlx::{Array, Dtype};
+use crate::mlx::{self, Array, Dtype};
 use crate::nn::{Embedding, Linear, Loader, RmsNorm};
 
 /// One decoder layer. Pre-norm (llama): `h = x + attn(in(x)); out = h + mlp(post_attn(h))`.
@@ -67,25 +67,28 @@ impl DecoderLayer {
 
     /// Applies the layer.
     pub fn forward(&self, x: &Array, mask: &Mask, cache: &mut LayerCache) -> Result<Array> {
-        let r = self
-            .self_attn
-            .forward(&self.input_layernorm.forward(x)?, mask, cache)?;
-        match (
-            &self.pre_feedforward_layernorm,
-            &self.post_feedforward_layernorm,
-        ) {
+        let r = self.self_attn.forward(&self.input_layernorm.forward(x)?, mask, cache)?;
+        self.after_attention(x, &r)
+    }
+
+    /// Applies the layer to several sequences packed along the length axis (see
+    /// [`Attention::forward_packed`]).
+    pub fn forward_packed(&self, x: &Array, lens: &[usize], masks: &[&Mask], caches: &mut [&mut LayerCache]) -> Result<Array> {
+        let r = self.self_attn.forward_packed(&self.input_layernorm.forward(x)?, lens, masks, caches)?;
+        self.after_attention(x, &r)
+    }
+
+    /// The residuals and the MLP, given the attention output `r` of input `x`.
+    fn after_attention(&self, x: &Array, r: &Array) -> Result<Array> {
+        match (&self.pre_feedforward_layernorm, &self.post_feedforward_layernorm) {
             (Some(pre), Some(post)) => {
-                let h = self.residual(x, &self.post_attention_layernorm.forward(&r)?)?;
+                let h = self.residual(x, &self.post_attention_layernorm.forward(r)?)?;
                 let r = self.mlp.forward(&pre.forward(&h)?)?;
                 self.residual(&h, &post.forward(&r)?)
             }
             _ => {
-                let h = x.add(&r)?;
-                Ok(h.add(
-                    &self
-                        .mlp
-                        .forward(&self.post_attention_layernorm.forward(&h)?)?,
-                )?)
+                let h = x.add(r)?;
+                Ok(h.add(&self.mlp.forward(&self.post_attention_layernorm.forward(&h)?)?)?)
             }
         }
     }
@@ -188,6 +191,36 @@ impl Transformer {
         self.norm.forward(&h)
     }
 
+    /// Logits `[B, vocab]` at the last position of each of B sequences, whose new tokens
+    /// (`inputs[i]`, any shape, row-major) are packed into one forward pass.
+    pub fn forward_last(&self, inputs: &[&Array], caches: &mut [&mut [LayerCache]]) -> Result<Array> {
+        let lens: Vec<usize> = inputs.iter().map(|a| a.size()).collect();
+        let flat: Vec<Array> = inputs.iter().map(|a| a.reshape(&[-1])).collect::<std::result::Result<_, _>>()?;
+        let refs: Vec<&Array> = flat.iter().collect();
+        let ids = mlx::concatenate(&refs, 0)?.reshape(&[1, -1])?;
+        let mut h = self.embed_tokens.forward(&ids)?;
+        if let Some(s) = self.embed_scale {
+            h = h.mul_scalar(s)?;
+        }
+        let masks: Vec<(Option<Mask>, Option<Mask>)> =
+            lens.iter().zip(caches.iter()).map(|(&n, c)| self.masks(n, c)).collect::<Result<_>>()?;
+        for (j, layer) in self.layers.iter().enumerate() {
+            let seg_masks: Vec<&Mask> = masks
+                .iter()
+                .map(|(full, window)| if layer.sliding { window } else { full }.as_ref().unwrap_or(&Mask::None))
+                .collect();
+            let mut layer_caches: Vec<&mut LayerCache> = caches.iter_mut().map(|c| &mut c[j]).collect();
+            h = layer.forward_packed(&h, &lens, &seg_masks, &mut layer_caches)?;
+        }
+        let last: Vec<u32> = lens.iter().scan(0u32, |end, &n| {
+            *end += n as u32;
+            Some(*end - 1)
+        }).collect();
+        let h = h.take(&Array::from_slice(&last, &[last.len()])?, 1)?;
+        let logits = self.head(&self.norm.forward(&h)?)?;
+        Ok(logits.squeeze(0)?)
+    }
+
     /// Applies the head (and the final soft-cap) to hidden states.
     pub fn head(&self, h: &Array) -> Result<Array> {
         let logits = match &self.lm_head {
@@ -214,6 +247,10 @@ impl Transformer {
 impl Architecture for Transformer {
     fn forward(&self, tokens: &Array, cache: &mut [LayerCache]) -> Result<Array> {
         self.head(&self.hidden(tokens, cache)?)
+    }
+
+    fn forward_last(&self, inputs: &[&Array], caches: &mut [&mut [LayerCache]]) -> Result<Array> {
+        Transformer::forward_last(self, inputs, caches)
     }
 
     fn hidden(&self, tokens: &Array, cache: &mut [LayerCache]) -> Result<Array> {
