@@ -2,10 +2,13 @@
 //! and all MLX state, fed by a channel of [`Command`]s. This is the only file that touches
 //! `ollmlx_engine`.
 //!
-//! The loop drains pending commands, then steps every live sequence once (round-robin, one
-//! token each), so several sequences of one model or several progress together; continuous
-//! batching can replace the stepping later without changing the commands. A sequence whose
-//! event receiver is gone (client disconnected) is dropped at its next step.
+//! The loop drains pending commands, then gives every resident model one batched step: all of
+//! its running sequences advance together in one forward pass (continuous batching: sequences
+//! join and leave between steps), and models take turns, so requests on different models
+//! interleave fairly. At most `num_parallel` sequences of a model run; later ones wait in
+//! arrival order. A sequence whose event receiver is gone (client disconnected) is dropped
+//! before the next step. Finished sequences leave their KV in the model's prefix cache, which
+//! is saved beside the store when the model is unloaded and read back when it loads again.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,10 +17,11 @@ use std::sync::{mpsc, Arc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use ollmlx_engine::text::ChatRenderRequest;
-use ollmlx_engine::{Event, GenerateParams, Generation, LoadOptions, Model, SamplingParams, TokenConstraint};
+use ollmlx_engine::{Event, GenerateParams, Generation, LoadOptions, Model, PrefixCache, SamplingParams, TokenConstraint};
 use serde_json::Value;
 use tokio::sync::{mpsc as tmpsc, oneshot};
 
+use crate::config::batching::Batching;
 use crate::format::Vocab;
 use crate::job::{EmbedOutput, GenEvent, GenFailure, GenJob, PromptInput, Stats};
 use crate::pool::{Backend, Estimate, LoadedModel, Measurement, ModelMeta, SlotId, Usage};
@@ -40,6 +44,15 @@ enum Command {
     Stop { reply: oneshot::Sender<()> },
 }
 
+/// How the engine thread batches, and where prefix caches live on disk.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Batching and prefix-cache settings.
+    pub batching: Batching,
+    /// Folder for saved prefix caches (`None`: memory only).
+    pub prefix_root: Option<PathBuf>,
+}
+
 /// Handle to the engine thread; cheap to clone.
 #[derive(Clone)]
 pub struct EngineHandle {
@@ -48,9 +61,10 @@ pub struct EngineHandle {
 
 impl EngineHandle {
     /// Starts the engine thread.
-    pub fn start() -> anyhow::Result<EngineHandle> {
+    pub fn start(config: EngineConfig) -> anyhow::Result<EngineHandle> {
         let (tx, rx) = mpsc::channel();
-        std::thread::Builder::new().name("ollmlx-engine".into()).spawn(move || EngineLoop::default().run(&rx))?;
+        let engine = EngineLoop { models: HashMap::new(), config };
+        std::thread::Builder::new().name("ollmlx-engine".into()).spawn(move || engine.run(&rx))?;
         Ok(EngineHandle { tx })
     }
 
@@ -123,8 +137,12 @@ struct Sequence<'m> {
 
 /// What lives beside a model and borrows it.
 struct Live<'m> {
+    /// Running first (at most `num_parallel`), then waiting, in arrival order.
     seqs: Vec<Sequence<'m>>,
     vocab: Option<Arc<Vocab>>,
+    prefix: PrefixCache,
+    /// Where the prefix cache is saved (specific to the model's files).
+    prefix_dir: Option<PathBuf>,
 }
 
 self_cell::self_cell!(
@@ -136,9 +154,9 @@ self_cell::self_cell!(
     }
 );
 
-#[derive(Default)]
 struct EngineLoop {
     models: HashMap<SlotId, Resident>,
+    config: EngineConfig,
 }
 
 impl EngineLoop {
@@ -189,10 +207,13 @@ impl EngineLoop {
                 let _ = reply.send(self.load(id, &path));
             }
             Command::Unload { id, reply } => {
-                self.models.remove(&id);
-                // Freed buffers sit in MLX's cache until cleared; clear so the memory really
-                // returns to the system.
+                if let Some(r) = self.models.remove(&id) {
+                    r.with_dependent(|_, live| save_prefix(live));
+                }
+                // Freed buffers sit in MLX's cache, then in the C allocator, until released;
+                // release both so the memory really returns to the system.
                 ollmlx_engine::mlx::memory::clear_cache();
+                crate::platform::release_free_heap();
                 let _ = reply.send(());
             }
             Command::Measure { reply } => {
@@ -221,6 +242,7 @@ impl EngineLoop {
                 for seq in live.seqs.drain(..) {
                     let _ = seq.events.try_send(GenEvent::Failed(GenFailure::Internal("the daemon is shutting down".into())));
                 }
+                save_prefix(live);
             });
         }
         self.models.clear();
@@ -237,7 +259,16 @@ impl EngineLoop {
             weight_bytes: model.weight_bytes(),
             kv_bytes_per_token: estimate.kv_bytes_per_token,
         };
-        self.models.insert(id, Resident::new(model, |_| Live { seqs: Vec::new(), vocab: None }));
+        let budget = self.config.batching.prefix_cache_bytes;
+        let prefix_dir = self.config.prefix_root.as_deref().filter(|_| budget > 0).and_then(|root| prefix_dir(root, path));
+        let prefix = match &prefix_dir {
+            Some(dir) => PrefixCache::load(dir, budget),
+            None => PrefixCache::new(budget),
+        };
+        if !prefix.is_empty() {
+            tracing::info!(entries = prefix.len(), bytes = prefix.bytes(), "prefix cache read back");
+        }
+        self.models.insert(id, Resident::new(model, |_| Live { seqs: Vec::new(), vocab: None, prefix, prefix_dir }));
         Ok(loaded)
     }
 
@@ -247,7 +278,8 @@ impl EngineLoop {
             .iter()
             .map(|(id, r)| {
                 let weight_bytes = r.borrow_owner().weight_bytes();
-                let kv_bytes = r.with_dependent(|_, live| live.seqs.iter().map(|s| s.gen.kv_bytes()).sum());
+                let kv_bytes =
+                    r.with_dependent(|_, live| live.seqs.iter().map(|s| s.gen.kv_bytes()).sum::<u64>() + live.prefix.bytes());
                 (*id, Usage { weight_bytes, kv_bytes })
             })
             .collect();
@@ -280,7 +312,11 @@ impl EngineLoop {
                 Ok((params, prompt_ids)) => {
                     let prompt_tokens = params.prompt.len();
                     match Generation::new(model, params) {
-                        Ok(gen) => {
+                        Ok(mut gen) => {
+                            let reused = gen.reuse_prefix(&mut live.prefix);
+                            if reused > 0 {
+                                tracing::debug!(reused, prompt_tokens, "prompt prefix reused from the prefix cache");
+                            }
                             let _ = events.try_send(GenEvent::Started { prompt_tokens });
                             let context = job.want_context.then_some(prompt_ids);
                             live.seqs.push(Sequence { gen, events, context });
@@ -297,53 +333,125 @@ impl EngineLoop {
         });
     }
 
-    /// One token for every live sequence whose client keeps up; false when none could step.
+    /// One batched step for every model with running sequences; false when none could step.
     fn step_all(&mut self) -> bool {
+        let batching = self.config.batching;
         let mut stepped = false;
         for resident in self.models.values_mut() {
-            resident.with_dependent_mut(|_, live| {
-                live.seqs.retain_mut(|seq| step_one(seq, &mut stepped));
-            });
+            resident.with_dependent_mut(|_, live| stepped |= step_model(live, &batching));
         }
         stepped
     }
 }
 
-/// Steps one sequence; false when it is finished or its client is gone. A sequence whose
-/// client has not read its buffered events waits (one step makes at most one event).
-fn step_one(seq: &mut Sequence<'_>, stepped: &mut bool) -> bool {
+/// Delivers what each sequence has queued, drops finished or abandoned ones (keeping their KV
+/// in the prefix cache), then steps the running ones whose clients keep up in one batch.
+fn step_model(live: &mut Live<'_>, batching: &Batching) -> bool {
+    let prefix = &mut live.prefix;
+    live.seqs.retain_mut(|seq| {
+        let keep = deliver(seq);
+        if !keep && seq.gen.is_done() {
+            prefix.insert(&seq.gen);
+        }
+        keep
+    });
+    let running = live.seqs.len().min(batching.num_parallel);
+    let mut ready: Vec<&mut Generation<'_>> =
+        live.seqs[..running].iter_mut().filter(|s| s.events.capacity() > 0).map(|s| &mut s.gen).collect();
+    if ready.is_empty() {
+        return false;
+    }
+    if let Err(e) = ollmlx_engine::step_generations(&mut ready, batching.prefill_chunk) {
+        // One pass runs them all: a failure ends every sequence that took part.
+        tracing::warn!(error = %e, sequences = ready.len(), "batched step failed");
+        drop(ready);
+        for seq in live.seqs[..running].iter_mut() {
+            let _ = seq.events.try_send(GenEvent::Failed(failure(&e)));
+        }
+        live.seqs.drain(..running);
+        return true;
+    }
+    drop(ready);
+    for seq in live.seqs[..running].iter_mut() {
+        deliver(seq);
+    }
+    true
+}
+
+/// Sends the sequence's queued events while its client has room; false once it is finished
+/// (everything delivered) or its client is gone.
+fn deliver(seq: &mut Sequence<'_>) -> bool {
     if seq.events.is_closed() {
         return false;
     }
-    if seq.events.capacity() == 0 {
-        return true;
-    }
-    *stepped = true;
-    match seq.gen.step() {
-        Ok(Some(Event::Token { id, text })) => {
-            if let Some(ctx) = seq.context.as_mut() {
-                ctx.push(id);
+    while seq.events.capacity() > 0 {
+        let Some(event) = seq.gen.next_event() else { break };
+        let sent = match event {
+            Event::Token { id, text } => {
+                if let Some(ctx) = seq.context.as_mut() {
+                    ctx.push(id);
+                }
+                text.is_empty() || seq.events.try_send(GenEvent::Text(text)).is_ok()
             }
-            text.is_empty() || seq.events.try_send(GenEvent::Text(text)).is_ok()
-        }
-        Ok(Some(Event::Text(text))) => seq.events.try_send(GenEvent::Text(text)).is_ok(),
-        Ok(Some(Event::Done(s))) => {
-            let stats = Stats {
-                prompt_tokens: s.prompt_tokens,
-                prompt_duration: s.prompt_duration,
-                generated_tokens: s.generated_tokens,
-                generation_duration: s.generation_duration,
-                length: s.done_reason == ollmlx_engine::DoneReason::Length,
-            };
-            let _ = seq.events.try_send(GenEvent::Done { stats, context: seq.context.take() });
-            false
-        }
-        Ok(None) => false,
-        Err(e) => {
-            let _ = seq.events.try_send(GenEvent::Failed(failure(&e)));
-            false
+            Event::Text(text) => seq.events.try_send(GenEvent::Text(text)).is_ok(),
+            Event::Done(s) => {
+                let stats = Stats {
+                    // As Ollama: the prompt tokens processed, after the prefix cache.
+                    prompt_tokens: s.prompt_tokens - s.cached_tokens,
+                    prompt_duration: s.prompt_duration,
+                    generated_tokens: s.generated_tokens,
+                    generation_duration: s.generation_duration,
+                    length: s.done_reason == ollmlx_engine::DoneReason::Length,
+                };
+                let _ = seq.events.try_send(GenEvent::Done { stats, context: seq.context.take() });
+                return false;
+            }
+        };
+        if !sent {
+            return false;
         }
     }
+    !seq.gen.is_done()
+}
+
+/// Saves a model's prefix cache to its folder (failures are logged: the cache is an
+/// optimisation, never a reason to fail an unload).
+fn save_prefix(live: &Live<'_>) {
+    let Some(dir) = &live.prefix_dir else { return };
+    if live.prefix.is_empty() {
+        return;
+    }
+    match live.prefix.save(dir) {
+        Ok(()) => tracing::info!(dir = %dir.display(), entries = live.prefix.len(), "prefix cache saved"),
+        Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot save the prefix cache"),
+    }
+}
+
+/// `<root>/<hash of the model folder>/<hash of its files>`: a folder per version of the model's
+/// files, so changed weights never meet stale KV. Older versions' folders are removed.
+fn prefix_dir(root: &Path, model: &Path) -> Option<PathBuf> {
+    use sha2::{Digest, Sha256};
+    let hash = |bytes: &[u8]| hex::encode(&Sha256::digest(bytes)[..8]);
+    let folder = root.join(hash(model.as_os_str().as_encoded_bytes()));
+    let mut files: Vec<(String, u64, u128)> = std::fs::read_dir(model)
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let wanted = name.ends_with(".safetensors") || name == "config.json";
+            let meta = e.metadata().ok()?;
+            let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+            wanted.then_some((name, meta.len(), modified))
+        })
+        .collect();
+    files.sort();
+    let version = hash(format!("{files:?}").as_bytes());
+    if let Ok(old) = std::fs::read_dir(&folder) {
+        for e in old.flatten().filter(|e| e.file_name().to_string_lossy() != version) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+    Some(folder.join(version))
 }
 
 fn failure(e: &ollmlx_engine::EngineError) -> GenFailure {
@@ -399,6 +507,7 @@ fn prepare(
         ignore_eos: false,
         context_limit: Some(job.context_limit),
         constraint,
+        prefill_chunk: None,
     };
     Ok((params, ids))
 }

@@ -34,6 +34,7 @@ pub(super) fn start(inner: &Arc<Inner>, st: &mut State, model: &ModelRef, opts: 
             last_used: now,
             idle_since: now,
             estimate: super::Estimate::default(),
+            prefix_reserve: inner.config.prefix_reserve,
             context: opts.num_ctx.unwrap_or(opts.default_num_ctx).max(1),
             usage: Usage::default(),
             cache_share: 0,

@@ -37,6 +37,9 @@ pub struct PoolConfig {
     pub max_queue: usize,
     /// Longest wait for room before a load fails.
     pub load_timeout: Duration,
+    /// Bytes each model's prefix cache may fill. Charged from the load on: the cache fills as
+    /// requests finish, when the model is busy and cannot be evicted to make up for it.
+    pub prefix_reserve: u64,
 }
 
 /// Why the pool could not serve a model.
@@ -210,6 +213,8 @@ pub struct SlotView {
     pub meta: Option<Arc<ModelMeta>>,
     /// `loading`, `ready`, `unloading`.
     pub phase: &'static str,
+    /// Given its room in the budget (false while a load still waits for room).
+    pub admitted: bool,
     /// Charged bytes.
     pub charge: u64,
     /// Measured resident bytes.
@@ -463,6 +468,7 @@ fn view_of(s: &Slot, now: Instant) -> SlotView {
             Phase::Ready(_) => "ready",
             Phase::Unloading => "unloading",
         },
+        admitted: s.admitted || !matches!(s.phase, Phase::Loading),
         charge: s.charge(),
         resident: s.resident(),
         usage: s.usage,

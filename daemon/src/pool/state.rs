@@ -94,6 +94,8 @@ pub struct Slot {
     pub idle_since: Instant,
     /// Pre-load estimate.
     pub estimate: Estimate,
+    /// Bytes set aside for the model's prefix cache (see `PoolConfig::prefix_reserve`).
+    pub prefix_reserve: u64,
     /// Context the model serves (the largest `num_ctx` asked for, capped by the model).
     pub context: usize,
     /// Last measurement.
@@ -140,8 +142,8 @@ impl Slot {
     }
 
     /// Bytes this slot counts against the budget: the larger of what it measurably holds and
-    /// what it is expected to hold (weights + KV for its context), so a model's KV growth
-    /// during generation is already paid for.
+    /// what it is expected to hold (weights + KV for its context + its prefix cache's
+    /// reserve), so a model's KV growth during generation is already paid for.
     pub fn charge(&self) -> u64 {
         let weights = match &self.phase {
             Phase::Ready(m) => m.weight_bytes,
@@ -151,7 +153,8 @@ impl Slot {
             Phase::Ready(m) => m.kv_bytes_per_token,
             _ => self.estimate.kv_bytes_per_token,
         };
-        let expected = weights.saturating_add(kv_per_token.saturating_mul(self.context as u64));
+        let expected =
+            weights.saturating_add(kv_per_token.saturating_mul(self.context as u64)).saturating_add(self.prefix_reserve);
         expected.max(self.resident())
     }
 

@@ -67,7 +67,7 @@ fn setup(budget: u64, sizes: &[(&str, u64)], tweak: impl FnOnce(&mut PoolConfig)
         ..Fake::default()
     });
     let mut config =
-        PoolConfig { budget, max_loaded: None, max_queue: 16, load_timeout: Duration::from_secs(30) };
+        PoolConfig { budget, max_loaded: None, max_queue: 16, load_timeout: Duration::from_secs(30), prefix_reserve: 0 };
     tweak(&mut config);
     (Pool::new(fake.clone(), config), fake)
 }

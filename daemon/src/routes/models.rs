@@ -53,10 +53,13 @@ pub async fn tags(State(app): State<AppState>) -> Result<Response, ApiError> {
     Ok(stream::json(&ListResponse { models }))
 }
 
-/// `GET /api/ps`: loaded models with measured sizes, longest remaining time first.
+/// `GET /api/ps`: loaded models with measured sizes, longest remaining time first. As in
+/// Ollama, a model appears once its load has room (a load still waiting for memory is not
+/// listed) and leaves when its unload starts.
 pub async fn ps(State(app): State<AppState>) -> Response {
     let view = app.pool.refresh().await;
-    let mut models: Vec<(Duration, ProcessModel)> = view.models.iter().filter(|m| m.phase != "unloading").map(process_model).collect();
+    let listed = |m: &&SlotView| m.admitted && m.phase != "unloading";
+    let mut models: Vec<(Duration, ProcessModel)> = view.models.iter().filter(listed).map(process_model).collect();
     models.sort_by_key(|m| std::cmp::Reverse(m.0));
     stream::json(&ProcessResponse { models: models.into_iter().map(|(_, m)| m).collect() })
 }
