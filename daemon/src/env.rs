@@ -38,14 +38,33 @@ pub const EXIT_TIMEOUT: EnvVar =
 /// A log file the daemon writes itself (rotated by size) instead of stderr.
 pub const LOG_FILE: EnvVar =
     EnvVar { name: "OLLMLX_LOG_FILE", doc: "write the log to this file, rotated at 10 MiB (default: stderr)" };
+/// Largest request body in bytes (413 above it).
+pub const MAX_BODY: EnvVar =
+    EnvVar { name: "OLLMLX_MAX_BODY", doc: "largest request body, e.g. 64MiB (default 64MiB; 413 above)" };
+/// How long a client may take to send a request body once its headers arrived.
+pub const READ_TIMEOUT: EnvVar =
+    EnvVar { name: "OLLMLX_READ_TIMEOUT", doc: "time to receive a request body after its headers (default 60s; 408 after)" };
+/// Let non-loopback clients use the `/ollmlx/` control endpoints.
+pub const CONTROL_REMOTE: EnvVar =
+    EnvVar { name: "OLLMLX_CONTROL_REMOTE", doc: "1 lets non-loopback clients use /ollmlx/ (default 0: loopback only)" };
+/// Sequences of one model that decode together (continuous batching).
+pub const NUM_PARALLEL: EnvVar =
+    EnvVar { name: "OLLMLX_NUM_PARALLEL", doc: "sequences per model batched together (default 8; more wait)" };
+/// The prefix cache's budget per model, or `off`.
+pub const PREFIX_CACHE: EnvVar = EnvVar {
+    name: "OLLMLX_PREFIX_CACHE",
+    doc: "prefix-cache bytes per model, e.g. 512MiB, or off (default: 1/8 of the budget, at most 1GiB)",
+};
 /// The config file (default `~/.ollmlx/config.toml`).
 pub const CONFIG: EnvVar = EnvVar { name: "OLLMLX_CONFIG", doc: "config file (default ~/.ollmlx/config.toml)" };
 /// Log filter (tracing `EnvFilter` syntax, default `info`).
 pub const LOG: EnvVar = EnvVar { name: "OLLMLX_LOG", doc: "log filter, e.g. debug or ollmlx_daemon=trace (default info)" };
 
 /// Every variable, for `--help`.
-pub const ALL: &[EnvVar] =
-    &[HOST, MODELS, MEMORY_BUDGET, KEEP_ALIVE, MAX_LOADED, MAX_QUEUE, ORIGINS, CONTEXT_LENGTH, LOAD_TIMEOUT, EXIT_TIMEOUT, LOG_FILE, CONFIG, LOG];
+pub const ALL: &[EnvVar] = &[
+    HOST, MODELS, MEMORY_BUDGET, KEEP_ALIVE, MAX_LOADED, MAX_QUEUE, ORIGINS, CONTEXT_LENGTH, LOAD_TIMEOUT, EXIT_TIMEOUT,
+    LOG_FILE, MAX_BODY, READ_TIMEOUT, CONTROL_REMOTE, NUM_PARALLEL, PREFIX_CACHE, CONFIG, LOG,
+];
 
 /// systemd socket activation: the pid the passed sockets are meant for.
 pub const LISTEN_PID: EnvVar = EnvVar { name: "LISTEN_PID", doc: "systemd: pid the passed sockets are for" };

@@ -8,7 +8,7 @@ use anyhow::Context;
 use ollmlx_store::{Store, StoreConfig, StoreEvent};
 
 use crate::config::{Flags, Settings};
-use crate::engine_thread::EngineHandle;
+use crate::engine_thread::{EngineConfig, EngineHandle};
 use crate::lifecycle::{self, Notifier, StoreLock};
 use crate::pool::{Pool, PoolConfig};
 use crate::state::App;
@@ -60,7 +60,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let store = Store::open(StoreConfig::from_env(settings.models_dir.clone()))
         .with_context(|| format!("cannot open the model store at {}", settings.models_dir.display()))?;
     let start = lifecycle::StartInfo::detect();
-    let engine = EngineHandle::start().context("cannot start the engine thread")?;
+    let engine = EngineHandle::start(EngineConfig {
+        batching: settings.batching,
+        // Hidden, so the store never mistakes it for a model.
+        prefix_root: Some(settings.models_dir.join(".prefix-cache")),
+    })
+    .context("cannot start the engine thread")?;
     let pool = Pool::new(
         Arc::new(engine.clone()),
         PoolConfig {
@@ -68,6 +73,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             max_loaded: settings.max_loaded,
             max_queue: settings.max_queue,
             load_timeout: settings.load_timeout,
+            prefix_reserve: settings.batching.prefix_cache_bytes,
         },
     );
     let _watcher = watch_store(&store, &pool);

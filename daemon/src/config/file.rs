@@ -27,6 +27,8 @@ pub enum Scalar {
     Float(f64),
     /// A string.
     Text(String),
+    /// A boolean (`control_remote = true`).
+    Bool(bool),
 }
 
 impl Scalar {
@@ -36,6 +38,7 @@ impl Scalar {
             Scalar::Int(i) => i.to_string(),
             Scalar::Float(f) => f.to_string(),
             Scalar::Text(s) => s.clone(),
+            Scalar::Bool(b) => b.to_string(),
         }
     }
 }
@@ -79,6 +82,11 @@ pub struct FileConfig {
     pub load_timeout: Option<Scalar>,
     pub exit_timeout: Option<Scalar>,
     pub log_file: Option<String>,
+    pub max_body: Option<Scalar>,
+    pub read_timeout: Option<Scalar>,
+    pub control_remote: Option<Scalar>,
+    pub num_parallel: Option<Scalar>,
+    pub prefix_cache: Option<Scalar>,
     /// `[model."name"]` tables.
     #[serde(default)]
     pub model: BTreeMap<String, ModelFileConfig>,

@@ -2,7 +2,9 @@
 //! over env, env over the file), then one validated [`Settings`]. An invalid value stops the
 //! start with a message naming where it came from.
 
+pub mod batching;
 pub mod file;
+pub mod limits;
 pub mod parse;
 
 use std::collections::HashMap;
@@ -55,6 +57,21 @@ pub struct Flags {
     /// Write the log to this file, rotated by size (OLLMLX_LOG_FILE; default stderr).
     #[arg(long)]
     pub log_file: Option<String>,
+    /// Largest request body, e.g. "64MiB" (OLLMLX_MAX_BODY).
+    #[arg(long)]
+    pub max_body: Option<String>,
+    /// Time to receive a request body after its headers (OLLMLX_READ_TIMEOUT).
+    #[arg(long)]
+    pub read_timeout: Option<String>,
+    /// Let non-loopback clients use /ollmlx/ (OLLMLX_CONTROL_REMOTE; the bare flag means true).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub control_remote: Option<String>,
+    /// Sequences per model batched together (OLLMLX_NUM_PARALLEL).
+    #[arg(long)]
+    pub num_parallel: Option<String>,
+    /// Prefix-cache bytes per model, or "off" (OLLMLX_PREFIX_CACHE).
+    #[arg(long)]
+    pub prefix_cache: Option<String>,
     /// Config file (OLLMLX_CONFIG; default ~/.ollmlx/config.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -98,6 +115,10 @@ pub struct Settings {
     pub exit_timeout: Duration,
     /// The daemon's own log file (rotated by size); `None` logs to stderr.
     pub log_file: Option<PathBuf>,
+    /// Body size and read-time limits, and the reach of `/ollmlx/`.
+    pub limits: limits::Limits,
+    /// Continuous batching and the prefix cache.
+    pub batching: batching::Batching,
     /// Per-model settings keyed by the store key (`ModelName::key`).
     pub models: HashMap<String, ModelSettings>,
 }
@@ -178,10 +199,12 @@ impl Settings {
         };
         let log_file = text(&flags.log_file, env::LOG_FILE, "log_file", file.log_file.clone()).map(|(v, _)| expand_home(&v));
         let origins = origins(flags, file);
+        let limits = limits::from_layers(flags, file)?;
+        let batching = batching::from_layers(flags, file, memory_budget)?;
         let models = model_settings(file)?;
         Ok(Settings {
             host, models_dir, memory_budget, total_memory, keep_alive, max_loaded, max_queue, origins,
-            context_length, load_timeout, exit_timeout, log_file, models,
+            context_length, load_timeout, exit_timeout, log_file, limits, batching, models,
         })
     }
 
@@ -278,6 +301,15 @@ mod tests {
         let flags = Flags { exit_timeout: Some("-1".into()), ..Flags::default() };
         let e = settings(flags, "").unwrap_err().to_string();
         assert!(e.contains("--exit-timeout"), "{e}");
+    }
+
+    #[test]
+    fn listens_on_loopback_unless_told_otherwise() {
+        let s = settings(Flags::default(), "").unwrap();
+        assert!(s.host.ip().is_loopback(), "{}", s.host);
+        assert_eq!(s.host.to_string(), "127.0.0.1:11434");
+        let s = settings(Flags { host: Some(":9000".into()), ..Flags::default() }, "").unwrap();
+        assert!(s.host.ip().is_loopback(), "a bare port stays on loopback: {}", s.host);
     }
 
     #[test]

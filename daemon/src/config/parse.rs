@@ -93,6 +93,15 @@ pub fn count(text: &str) -> Result<usize, String> {
     text.trim().parse::<usize>().map_err(|_| format!("{text:?}: expected a whole number 0 or more"))
 }
 
+/// A switch: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off` (any case).
+pub fn boolean(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!("{text:?}: expected 1/true/yes/on or 0/false/no/off")),
+    }
+}
+
 /// Human size for messages: `1.5 GiB`.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -139,5 +148,17 @@ mod tests {
             assert!(bytes(bad, 1000).is_err(), "{bad}");
         }
         assert_eq!(human_bytes(3 * gib / 2), "1.5 GiB");
+    }
+
+    #[test]
+    fn booleans() {
+        for t in ["1", "true", "TRUE", " yes ", "on"] {
+            assert_eq!(boolean(t), Ok(true), "{t}");
+        }
+        for f in ["0", "false", "No", "off"] {
+            assert_eq!(boolean(f), Ok(false), "{f}");
+        }
+        assert!(boolean("maybe").is_err());
+        assert!(boolean("").is_err());
     }
 }

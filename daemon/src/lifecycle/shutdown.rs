@@ -17,7 +17,9 @@ pub async fn serve_until_signal(
     notifier: &Notifier,
 ) -> anyhow::Result<()> {
     let (stop_tx, mut stop_rx) = watch::channel(false);
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    // The peer address reaches handlers as `ConnectInfo` (the /ollmlx/ guard reads it).
+    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         // Err: the sender is gone, which also means stop.
         let _ = stop_rx.wait_for(|stop| *stop).await;
     });

@@ -25,13 +25,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Parses a body, naming the path of a field with the wrong type.
+/// Parses a body, naming the path of a field with the wrong type. The body must be one JSON
+/// object: serde would otherwise fill a request from an array (`["model", "prompt"]`) and
+/// ignore whatever follows the first value (`{...}{...}`), which Ollama's Go decoder refuses
+/// or never sees; unknown fields are still ignored, as Ollama ignores them.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad("missing request body"));
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => return Err(ApiError::bad("missing request body")),
+        Some(b'{') => {}
+        Some(_) => return Err(ApiError::bad("invalid request: the body must be a JSON object")),
     }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
@@ -41,7 +46,9 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         } else {
             ApiError::bad(format!("invalid value for {path:?}: {inner}"))
         }
-    })
+    })?;
+    de.end().map_err(|e| ApiError::bad(format!("invalid JSON: {e}")))?;
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -58,5 +65,15 @@ mod tests {
         let e = parse::<GenerateRequest>(b"{not json").err().unwrap().to_string();
         assert!(e.starts_with("invalid JSON"), "{e}");
         assert_eq!(parse::<GenerateRequest>(b"  ").err().unwrap().to_string(), "missing request body");
+    }
+
+    #[test]
+    fn one_object_only() {
+        for bad in [&br#"["m", "p"]"#[..], b"42", b"null", br#"{"model":"m"}{"model":"n"}"#, br#"{"model":"m"} x"#] {
+            let e = parse::<GenerateRequest>(bad).err().unwrap().to_string();
+            assert!(e.contains("JSON object") || e.contains("trailing characters"), "{e}");
+        }
+        let ok = parse::<GenerateRequest>(b" {\"model\":\"m\",\"unknown\":[1]}\r\n").unwrap();
+        assert_eq!(ok.model, "m");
     }
 }

@@ -1,11 +1,14 @@
-//! CORS and the Host-header guard (DNS-rebinding protection), with Ollama's rules.
+//! CORS and the Host-header guard (DNS-rebinding protection), with Ollama's rules, and the
+//! peer guard of the `/ollmlx/` control endpoints (loopback clients only, unless configured).
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ollmlx_api::ollama::ErrorResponse;
 // Request headers are mirrored: OpenAI SDKs send a growing family of `x-stainless-*` headers.
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
@@ -75,9 +78,55 @@ pub async fn host_guard(State(listen): State<SocketAddr>, req: Request, next: Ne
     next.run(req).await
 }
 
+/// Whether a peer may use the control endpoints: loopback peers always (IPv4-mapped IPv6
+/// included), others only when `allow_remote`. An unknown peer is refused.
+fn control_allowed(peer: Option<IpAddr>, allow_remote: bool) -> Result<(), String> {
+    let loopback = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+    };
+    match peer {
+        _ if allow_remote => Ok(()),
+        Some(ip) if loopback(ip) => Ok(()),
+        Some(ip) => Err(format!(
+            "the /ollmlx/ control endpoints only answer clients on this machine (this request came from {ip}); set OLLMLX_CONTROL_REMOTE=1 to allow remote control"
+        )),
+        None => Err("the /ollmlx/ control endpoints only answer clients on this machine (the peer address is unknown)".into()),
+    }
+}
+
+/// Refuses non-loopback peers on the routes it wraps (403 with a JSON error naming why). Pulls,
+/// deletes and copies stay open to remote clients as in Ollama; loading, pinning and the
+/// memory/status view are the daemon's own controls.
+pub async fn control_guard(State(allow_remote): State<bool>, req: Request, next: Next) -> Response {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    match control_allowed(peer, allow_remote) {
+        Ok(()) => next.run(req).await,
+        Err(error) => {
+            tracing::warn!(peer = ?peer, path = %req.uri().path(), "control endpoint refused to a remote peer");
+            (StatusCode::FORBIDDEN, Json(ErrorResponse { error })).into_response()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_peers() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        for local in ["127.0.0.1", "127.0.0.2", "127.255.255.254", "::1", "::ffff:127.0.0.1"] {
+            assert!(control_allowed(ip(local), false).is_ok(), "{local}");
+        }
+        for remote in ["10.0.0.2", "192.168.1.5", "0.0.0.0", "::ffff:10.0.0.2", "fe80::1", "fd00::2", "8.8.8.8"] {
+            let e = control_allowed(ip(remote), false).unwrap_err();
+            assert!(e.contains(remote.trim_start_matches("::ffff:")) && e.contains("OLLMLX_CONTROL_REMOTE"), "{e}");
+            assert!(control_allowed(ip(remote), true).is_ok(), "{remote}");
+        }
+        assert!(control_allowed(None, false).unwrap_err().contains("unknown"));
+        assert!(control_allowed(None, true).is_ok());
+    }
 
     #[test]
     fn hosts() {

@@ -1,5 +1,6 @@
 //! The router: every `/api/*`, `/v1/*` and `/ollmlx/*` route on one screen, plus CORS, the
-//! Host-header guard and the body limit. One file per endpoint group beside this one.
+//! Host-header guard, the body limits and the control endpoints' peer guard. One file per
+//! endpoint group beside this one.
 
 mod chat;
 mod embed;
@@ -7,6 +8,7 @@ pub mod extract;
 mod generate;
 mod guard;
 mod info;
+mod limits;
 mod manage;
 mod models;
 mod ollmlx;
@@ -24,9 +26,6 @@ use crate::error::ApiError;
 use crate::format::tools::ParsedCall;
 use crate::state::{App, AppState};
 
-/// Largest request body (images are base64 in JSON).
-const BODY_LIMIT: usize = 64 << 20;
-
 /// Every route.
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
@@ -35,7 +34,20 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/models", get(openai::models))
         .route("/v1/models/{*id}", get(openai::model))
-        .layer(middleware::map_response(openai::error_envelope));
+        // route_layer: a `layer` here would also wrap the fallback, and after the merge every
+        // unknown path (/api/... too) answered with OpenAI's envelope.
+        .route_layer(middleware::map_response(openai::error_envelope));
+    let control = Router::new()
+        .route("/ollmlx/load", post(ollmlx::load))
+        .route("/ollmlx/unload", post(ollmlx::unload))
+        .route("/ollmlx/pin", post(ollmlx::pin))
+        .route("/ollmlx/unpin", post(ollmlx::unpin))
+        .route("/ollmlx/status", get(ollmlx::status))
+        .route("/ollmlx/events", get(ollmlx::events))
+        .layer(middleware::from_fn_with_state(state.settings.limits.control_remote, guard::control_guard));
+    let body_limits = state.settings.limits;
+    // Each layer wraps those above it: a request meets the Host guard first, then CORS, the
+    // JSON 404/405 bodies and the body limits, and only then a route.
     Router::new()
         .route("/", get(models::root).head(models::root))
         .route("/api/version", get(models::version).head(models::version))
@@ -49,14 +61,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/copy", post(manage::copy))
         .route("/api/delete", delete(manage::delete))
         .route("/api/pull", post(manage::pull))
-        .route("/ollmlx/load", post(ollmlx::load))
-        .route("/ollmlx/unload", post(ollmlx::unload))
-        .route("/ollmlx/pin", post(ollmlx::pin))
-        .route("/ollmlx/unpin", post(ollmlx::unpin))
-        .route("/ollmlx/status", get(ollmlx::status))
-        .route("/ollmlx/events", get(ollmlx::events))
+        .merge(control)
         .merge(v1)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(body_limits.max_body))
+        .layer(middleware::from_fn_with_state(body_limits, limits::read_body))
+        .layer(middleware::from_fn(limits::json_errors))
         .layer(guard::cors(&state.settings.origins))
         .layer(middleware::from_fn_with_state(state.settings.host, guard::host_guard))
         .with_state(state)

@@ -370,9 +370,13 @@ pub async fn error_envelope(resp: Response) -> Response {
     }
     let (mut parts, body) = resp.into_parts();
     let bytes = to_bytes(body, 1 << 20).await.unwrap_or_default();
-    let message = serde_json::from_slice::<ollmlx_api::ollama::ErrorResponse>(&bytes)
+    let mut message = serde_json::from_slice::<ollmlx_api::ollama::ErrorResponse>(&bytes)
         .map(|e| e.error)
         .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).trim().to_string());
+    // axum's own 405 has no body: say what it is rather than send an empty message.
+    if message.is_empty() {
+        message = format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("error").to_lowercase());
+    }
     let body = serde_json::to_vec(&ErrorEnvelope::for_status(status.as_u16(), message)).unwrap_or_default();
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     parts.headers.remove(header::CONTENT_LENGTH);
