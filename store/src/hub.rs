@@ -15,6 +15,9 @@ use crate::pull::api_error;
 
 /// Default hub.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+/// Chunks of one file downloaded at once by default.
+const PARALLEL_CHUNKS: usize = 4;
+
 /// Hidden folder under the store root for partial pulls and imports.
 pub(crate) const PARTIAL_DIR: &str = ".partial";
 
@@ -27,6 +30,8 @@ pub struct HubConfig {
     pub token: Option<String>,
     /// Download chunk size; an interrupted download resumes at a chunk boundary.
     pub chunk_size: usize,
+    /// Chunks of one file downloaded at once.
+    pub parallel_chunks: usize,
 }
 
 impl HubConfig {
@@ -37,6 +42,7 @@ impl HubConfig {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             token: None,
             chunk_size: 10_000_000,
+            parallel_chunks: PARALLEL_CHUNKS,
         }
     }
 
@@ -125,6 +131,10 @@ pub(crate) fn build_api(
         .with_cache_dir(cache.to_path_buf())
         .with_progress(false)
         .with_chunk_size(Some(hub.chunk_size.max(1)))
+        // Several chunks of a file at once, as huggingface_hub's fast transfer does. With one,
+        // the first chunk tokio happens to start may be the file's last, and a connection
+        // that stalls there blocks every other chunk behind it.
+        .with_max_files(hub.parallel_chunks.max(1))
         .build()
         .map_err(|e| api_error(name, cache, e))
 }

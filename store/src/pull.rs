@@ -18,6 +18,10 @@ use crate::manifest::{manifest_path, sha256_file, Manifest, ManifestFile, Origin
 use crate::name::ModelName;
 use crate::Store;
 
+/// A download that receives nothing for this long is abandoned (its committed chunks stay,
+/// so the next pull resumes). Long enough for a slow link between two chunks.
+const STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Runs one pull of `name` into the store.
 pub(crate) async fn pull(
     store: &Store,
@@ -145,15 +149,29 @@ async fn fetch_file(
     tokio::pin!(download);
     let step = file.size.map_or(1 << 20, |s| (s / 100).max(64 << 10));
     let (mut done, mut shown) = (0u64, 0u64);
+    let mut last_data = tokio::time::Instant::now();
     let result = loop {
         tokio::select! {
             result = &mut download => break result,
             Some(n) = rx.recv() => {
                 done += n;
+                last_data = tokio::time::Instant::now();
                 if done >= shown + step {
                     shown = done;
                     progress(line(done));
                 }
+            }
+            // hf-hub's client has no read timeout: a connection that stops sending would
+            // hold the pull forever.
+            () = tokio::time::sleep_until(last_data + STALL_TIMEOUT) => {
+                return Err(StoreError::Hub {
+                    repo: name.repo_id(),
+                    message: format!(
+                        "download of {} stalled: no data for {}s; run the pull again to resume",
+                        file.path,
+                        STALL_TIMEOUT.as_secs()
+                    ),
+                });
             }
         }
     };
