@@ -13,13 +13,23 @@ use serde_json::{json, Value};
 
 const CTX: u64 = 256;
 
+/// Each model's prefix cache, the same in every daemon here: its reserve is part of a
+/// model's charge, and the default scales with the budget, so the probe's measured charge
+/// would not hold under the budgets the tests derive from it.
+const PREFIX_CACHE: (&str, &str) = ("OLLMLX_PREFIX_CACHE", "4MiB");
+
+fn start(models: &[(&str, &str)], env: &[(&str, &str)]) -> common::Daemon {
+    let env: Vec<(&str, &str)> = std::iter::once(PREFIX_CACHE).chain(env.iter().copied()).collect();
+    common::start(models, &env)
+}
+
 fn models(names: &[&'static str]) -> Vec<(&'static str, &'static str)> {
     names.iter().map(|n| (*n, "tiny-llama-f32")).collect()
 }
 
 /// Bytes one tiny model is charged (weights + KV for CTX), measured by a daemon.
 fn charge_of_one() -> u64 {
-    let d = common::start(&models(&["probe"]), &[]);
+    let d = start(&models(&["probe"]), &[]);
     let (s, v) = d.post("/ollmlx/load", &json!({"model": "probe", "num_ctx": CTX}));
     assert_eq!(s, 200, "{v}");
     let (_, status) = d.get("/ollmlx/status");
@@ -57,7 +67,7 @@ fn hold(d: &common::Daemon, name: &str) -> BufReader<reqwest::blocking::Response
 #[test]
 fn lru_rotation_never_exceeds_the_budget() {
     let budget = budget_for(2.5);
-    let d = Arc::new(common::start(&models(&["a", "b", "c"]), &[("OLLMLX_MEMORY_BUDGET", &budget)]));
+    let d = Arc::new(start(&models(&["a", "b", "c"]), &[("OLLMLX_MEMORY_BUDGET", &budget)]));
     let budget: u64 = budget.parse().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let max_seen = Arc::new(AtomicU64::new(0));
@@ -92,7 +102,7 @@ fn lru_rotation_never_exceeds_the_budget() {
 
 #[test]
 fn keep_alive_expires_after_the_last_request() {
-    let d = common::start(&models(&["a", "b"]), &[]);
+    let d = start(&models(&["a", "b"]), &[]);
     d.generate("a", json!({"keep_alive": "1s"}));
     d.generate("b", json!({"keep_alive": "1h"}));
     assert_eq!(d.loaded(), ["a:latest", "b:latest"]);
@@ -105,7 +115,7 @@ fn keep_alive_expires_after_the_last_request() {
 #[test]
 fn pinned_models_are_never_evicted() {
     let budget = budget_for(2.5);
-    let d = common::start(&models(&["a", "b", "c"]), &[("OLLMLX_MEMORY_BUDGET", &budget)]);
+    let d = start(&models(&["a", "b", "c"]), &[("OLLMLX_MEMORY_BUDGET", &budget)]);
     let (s, v) = d.post("/ollmlx/load", &json!({"model": "a", "pin": true, "num_ctx": CTX}));
     assert_eq!(s, 200, "{v}");
     use_model(&d, "b");
@@ -123,7 +133,7 @@ fn pinned_models_are_never_evicted() {
 #[test]
 fn a_busy_model_is_waited_for_and_a_full_queue_is_503() {
     let budget = budget_for(1.5);
-    let d = Arc::new(common::start(&models(&["a", "b"]), &[("OLLMLX_MEMORY_BUDGET", &budget), ("OLLMLX_MAX_QUEUE", "1")]));
+    let d = Arc::new(start(&models(&["a", "b"]), &[("OLLMLX_MEMORY_BUDGET", &budget), ("OLLMLX_MAX_QUEUE", "1")]));
     use_model(&d, "a");
     let held = hold(&d, "a");
     let waiter = {
@@ -146,7 +156,7 @@ fn a_busy_model_is_waited_for_and_a_full_queue_is_503() {
 
 #[test]
 fn concurrent_requests_share_one_load() {
-    let d = Arc::new(common::start(&models(&["a"]), &[]));
+    let d = Arc::new(start(&models(&["a"]), &[]));
     let threads: Vec<_> = (0..4)
         .map(|_| {
             let d = d.clone();
@@ -161,7 +171,7 @@ fn concurrent_requests_share_one_load() {
 
 #[test]
 fn hot_swap_serves_the_new_files_and_frees_the_old_copy() {
-    let d = common::start(&models(&["swap"]), &[]);
+    let d = start(&models(&["swap"]), &[]);
     let held = hold(&d, "swap");
     // Replace the files the way a pull does: a staged copy renamed into place (the loaded
     // copy keeps its old files).
@@ -190,7 +200,7 @@ fn hot_swap_serves_the_new_files_and_frees_the_old_copy() {
 
 #[test]
 fn a_model_larger_than_the_budget_is_refused_by_name() {
-    let d = common::start(&models(&["big"]), &[("OLLMLX_MEMORY_BUDGET", "10MB")]);
+    let d = start(&models(&["big"]), &[("OLLMLX_MEMORY_BUDGET", "10MB")]);
     let (s, v) = d.generate("big", json!({}));
     assert_eq!(s, 507, "{v}");
     let e = v["error"].as_str().unwrap();
