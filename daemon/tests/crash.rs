@@ -119,25 +119,17 @@ const CHUNK: u64 = 10_000_000;
 
 /// hf-hub's partial download: the file's bytes, then the committed length (u64 LE).
 fn committed_part(store: &Path) -> Option<u64> {
-    let mut stack = vec![store.join(".partial")];
-    let mut parts: Vec<PathBuf> = Vec::new();
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.to_string_lossy().ends_with(".sync.part") {
-                parts.push(p);
-            }
-        }
-    }
-    parts.iter().filter_map(|p| {
-        let mut f = std::fs::File::open(p).ok()?;
-        f.seek(SeekFrom::End(-8)).ok()?;
-        let mut buf = [0u8; 8];
-        f.read_exact(&mut buf).ok()?;
-        Some(u64::from_le_bytes(buf))
-    }).max()
+    files_under(&store.join(".partial"))
+        .into_iter()
+        .filter(|(p, _)| p.to_string_lossy().ends_with(".sync.part"))
+        .filter_map(|(p, _)| {
+            let mut f = std::fs::File::open(p).ok()?;
+            f.seek(SeekFrom::End(-8)).ok()?;
+            let mut buf = [0u8; 8];
+            f.read_exact(&mut buf).ok()?;
+            Some(u64::from_le_bytes(buf))
+        })
+        .max()
 }
 
 /// Every file below `dir` with its size (for failure messages).

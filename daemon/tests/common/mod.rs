@@ -51,40 +51,51 @@ pub fn start(models: &[(&str, &str)], env: &[(&str, &str)]) -> Daemon {
         copy_dir(&fixture(fix), &store.join("library").join(name));
     }
     let port = free_port();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ollmlxd"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
-        .env("OLLMLX_HOST", format!("127.0.0.1:{port}"))
-        .env("OLLMLX_MODELS", &store)
-        .env("OLLMLX_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(dir.path().join("daemon.log")).unwrap()));
+    let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
+    let mut cmd = ollmlxd(dir.path(), &store, port, log);
     for (k, v) in env {
         cmd.env(k, v);
     }
     let child = cmd.spawn().expect("spawn ollmlxd");
     let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(300)).build().unwrap();
     let d = Daemon { base: format!("http://127.0.0.1:{port}"), store, child, _dir: dir, http };
-    d.wait_ready();
+    wait_serving(&d.http, &d.base, || d.log());
     d
 }
 
-fn free_port() -> u16 {
+/// A free loopback port.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-impl Daemon {
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if self.http.get(&self.base).send().is_ok_and(|r| r.status().is_success()) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+/// `ollmlxd` with a clean environment: `home` as HOME, `store` as its store, listening on
+/// 127.0.0.1:`port`, its log into `log`.
+pub fn ollmlxd(home: &Path, store: &Path, port: u16, log: std::fs::File) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ollmlxd"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("OLLMLX_HOST", format!("127.0.0.1:{port}"))
+        .env("OLLMLX_MODELS", store)
+        .env("OLLMLX_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log));
+    cmd
+}
+
+/// Waits (60 s at most) until the daemon at `base` answers `GET /`; panics with its log.
+pub fn wait_serving(http: &reqwest::blocking::Client, base: &str, log: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if http.get(base).send().is_ok_and(|r| r.status().is_success()) {
+            return;
         }
-        panic!("ollmlxd did not start:\n{}", self.log());
+        std::thread::sleep(Duration::from_millis(50));
     }
+    panic!("ollmlxd did not start:\n{}", log());
+}
+
+impl Daemon {
 
     /// The daemon's log so far.
     pub fn log(&self) -> String {

@@ -2,9 +2,9 @@
 //! `ollmlxd` on it, and `kill9` ends one the way a crash or an OOM kill would.
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -41,24 +41,16 @@ impl Node {
     /// answers.
     pub fn start(&self, env: &[(&str, &str)]) -> Proc {
         let proc = self.spawn(env);
-        proc.wait_ready();
+        crate::common::wait_serving(&proc.http, &proc.base, || proc.log());
         proc
     }
 
     /// Starts a daemon without waiting for it.
     pub fn spawn(&self, env: &[(&str, &str)]) -> Proc {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = crate::common::free_port();
         let log = self.root.path().join("daemon.log");
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ollmlxd"));
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", self.root.path())
-            .env("OLLMLX_HOST", format!("127.0.0.1:{port}"))
-            .env("OLLMLX_MODELS", &self.store)
-            .env("OLLMLX_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(file));
+        let mut cmd = crate::common::ollmlxd(self.root.path(), &self.store, port, file);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -86,17 +78,6 @@ impl Node {
 }
 
 impl Proc {
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if self.http.get(&self.base).send().is_ok_and(|r| r.status().is_success()) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("ollmlxd did not start:\n{}", self.log());
-    }
-
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
