@@ -468,7 +468,7 @@ fn view_of(s: &Slot, now: Instant) -> SlotView {
             Phase::Ready(_) => "ready",
             Phase::Unloading => "unloading",
         },
-        admitted: s.admitted || !matches!(s.phase, Phase::Loading),
+        admitted: s.has_room(),
         charge: s.charge(),
         resident: s.resident(),
         usage: s.usage,

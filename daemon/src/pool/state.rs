@@ -166,6 +166,12 @@ impl Slot {
         }
     }
 
+    /// True once it holds its room in the budget: a load that was given room, or any slot
+    /// past loading.
+    pub fn has_room(&self) -> bool {
+        self.admitted || !matches!(self.phase, Phase::Loading)
+    }
+
     /// True when eviction may take it.
     pub fn evictable(&self) -> bool {
         matches!(self.phase, Phase::Ready(_)) && self.refs == 0 && self.waiting == 0 && !self.pinned
@@ -198,7 +204,7 @@ impl State {
     pub fn used_except(&self, except: Option<SlotId>) -> u64 {
         self.slots
             .values()
-            .filter(|s| Some(s.id) != except && (s.admitted || !matches!(s.phase, Phase::Loading)))
+            .filter(|s| Some(s.id) != except && s.has_room())
             .map(Slot::charge)
             .sum()
     }
