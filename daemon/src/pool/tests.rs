@@ -288,3 +288,33 @@ async fn asking_for_less_context_never_reloads() {
     assert_eq!(lease.context(), 2048);
     assert_eq!(fake.loads.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_prefix_reserve_is_charged_from_the_load_on() {
+    // 100 + 50 each: two fit in 300, a third does not, although its weights alone would.
+    let (pool, _) = setup(300, &[("a", 100), ("b", 100), ("c", 100)], |c| c.prefix_reserve = 50);
+    use_once(&pool, "a").await;
+    use_once(&pool, "b").await;
+    assert_eq!(pool.view().used, 300);
+    use_once(&pool, "c").await;
+    assert_eq!(loaded_names(&pool), vec!["b", "c"]);
+    assert!(pool.view().models.iter().all(|m| m.charge == 150), "{:?}", pool.view().models);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_load_waiting_for_room_has_none_until_given_it() {
+    let (pool, _) = setup(150, &[("a", 100), ("b", 100)], |_| {});
+    let held = pool.acquire(&model("a"), opts()).await.unwrap();
+    let waiting = {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.acquire(&model("b"), opts()).await.map(drop) })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let view = pool.view();
+    let b = view.models.iter().find(|m| m.name == "b").expect("b is registered while it waits");
+    assert!(!b.admitted && b.phase == "loading", "{b:?}");
+    assert_eq!(view.used, 100, "a waiting load is not charged");
+    drop(held);
+    waiting.await.unwrap().unwrap();
+    assert_eq!(loaded_names(&pool), vec!["b"]);
+}
