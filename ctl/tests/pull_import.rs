@@ -3,12 +3,13 @@
 
 mod common;
 
-use common::hub::Hub;
+use ollmlx_testhub::{folder_repo, Hub};
 use common::{smollm_gguf, tiny_model, Daemon, DaemonOptions};
 
 #[test]
 fn pull_streams_progress_and_the_model_appears() {
-    let hub = Hub::serve("hubtest/tiny", &tiny_model("tiny-llama-f32"));
+    let hub = Hub::start_in_thread();
+    hub.add_repo("hubtest/tiny", "main", &format!("{:040x}", 1), folder_repo(&tiny_model("tiny-llama-f32"), ""));
     let d = Daemon::start_with(&DaemonOptions { models: &[], env: &[("HF_ENDPOINT", &hub.url)] });
     let out = d.ctl(&["pull", "hubtest/tiny"]).expect(0);
     assert_eq!(out.stdout, "success\n");

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::hub::{repo_of, Hub};
+use ollmlx_testhub::{folder_repo, Hub};
 use support::model::{write_llama, Shape};
 use support::proc::{Node, Proc};
 
@@ -156,7 +156,7 @@ fn kill9_during_a_pull_then_the_pull_resumes() {
     let fixture = common::fixture(TINY.1);
     let weights = std::fs::metadata(fixture.join("model.safetensors")).unwrap().len();
     assert!(weights > 2 * CHUNK, "the fixture must span several chunks");
-    hub.add_repo("test/tiny-pull", &format!("{:040x}", 42), repo_of(&fixture, "model.safetensors"));
+    hub.add_repo("test/tiny-pull", "main", &format!("{:040x}", 42), folder_repo(&fixture, "model.safetensors"));
     // The weights stall after their first chunk: the pull hangs mid-file.
     *hub.state.stall.lock().unwrap() = Some(("model.safetensors".into(), CHUNK));
 

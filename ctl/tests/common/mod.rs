@@ -10,8 +10,6 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub mod hub;
-
 /// How long the daemon may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long one ollmlxctl command may run.
