@@ -15,6 +15,10 @@ use crate::pull::api_error;
 
 /// Default hub.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+/// hf-hub's client has no read timeout, so a connection that stops sending would hold a
+/// pull forever. Long enough for a slow link between two chunks.
+const STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Chunks of one file downloaded at once by default.
 const PARALLEL_CHUNKS: usize = 4;
 
@@ -32,6 +36,9 @@ pub struct HubConfig {
     pub chunk_size: usize,
     /// Chunks of one file downloaded at once.
     pub parallel_chunks: usize,
+    /// A download that receives nothing for this long is abandoned (its committed chunks
+    /// stay, so the next pull resumes).
+    pub stall_timeout: std::time::Duration,
 }
 
 impl HubConfig {
@@ -43,6 +50,7 @@ impl HubConfig {
             token: None,
             chunk_size: 10_000_000,
             parallel_chunks: PARALLEL_CHUNKS,
+            stall_timeout: STALL_TIMEOUT,
         }
     }
 

@@ -18,10 +18,6 @@ use crate::manifest::{manifest_path, sha256_file, Manifest, ManifestFile, Origin
 use crate::name::ModelName;
 use crate::Store;
 
-/// A download that receives nothing for this long is abandoned (its committed chunks stay,
-/// so the next pull resumes). Long enough for a slow link between two chunks.
-const STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
-
 /// Runs one pull of `name` into the store.
 pub(crate) async fn pull(
     store: &Store,
@@ -52,7 +48,7 @@ pub(crate) async fn pull(
     ));
     fs_err::create_dir_all(&staging).map_err(|e| StoreError::io_at(&staging, e))?;
     for file in &files {
-        fetch_file(&repo, name, file, &staging, progress).await?;
+        fetch_file(&repo, name, file, &staging, hub.stall_timeout, progress).await?;
     }
     progress(PullProgress::status("verifying sha256 digest"));
     let manifest_files = verify(&staging, &files)?;
@@ -125,6 +121,7 @@ async fn fetch_file(
     name: &ModelName,
     file: &Wanted,
     staging: &Path,
+    stall_timeout: std::time::Duration,
     progress: &mut (dyn FnMut(PullProgress) + Send),
 ) -> Result<(), StoreError> {
     let dest = staging.join(&file.path);
@@ -161,15 +158,13 @@ async fn fetch_file(
                     progress(line(done));
                 }
             }
-            // hf-hub's client has no read timeout: a connection that stops sending would
-            // hold the pull forever.
-            () = tokio::time::sleep_until(last_data + STALL_TIMEOUT) => {
+            () = tokio::time::sleep_until(last_data + stall_timeout) => {
                 return Err(StoreError::Hub {
                     repo: name.repo_id(),
                     message: format!(
-                        "download of {} stalled: no data for {}s; run the pull again to resume",
+                        "download of {} stalled: no data for {:.0}s; run the pull again to resume",
                         file.path,
-                        STALL_TIMEOUT.as_secs()
+                        stall_timeout.as_secs_f64()
                     ),
                 });
             }

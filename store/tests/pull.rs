@@ -249,3 +249,29 @@ async fn tag_selects_revision_and_folder() {
     let names: Vec<String> = store.list().iter().map(|e| e.name.to_string()).collect();
     assert_eq!(names, ["org/Tagged:latest", "org/Tagged:v2"]);
 }
+
+#[tokio::test]
+async fn a_stalled_download_is_abandoned_and_the_next_pull_finishes() {
+    let hub = Hub::start().await;
+    hub.add_repo("org/Stalling", "main", &sha_of(7), model_repo(300_000, 7));
+    // Headers, then no bytes at all for the weights.
+    *hub.state.stall.lock().unwrap() = Some(("model.safetensors".into(), 0));
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    let mut config = hub_config(&hub);
+    config.stall_timeout = std::time::Duration::from_millis(500);
+    let started = std::time::Instant::now();
+    let err = store
+        .pull_from(&config, "org/Stalling", &mut |_| {})
+        .await
+        .unwrap_err();
+    assert!(hub.state.stalled.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(matches!(err, StoreError::Hub { .. }), "{err}");
+    assert!(err.to_string().contains("stalled") && err.to_string().contains("pull again"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "gave up after {:?}", started.elapsed());
+    assert!(store.list().is_empty());
+    assert!(visible_tree(&store).is_empty(), "{:?}", visible_tree(&store));
+    *hub.state.stall.lock().unwrap() = None;
+    pull(&store, &hub, "org/Stalling").await.0.unwrap();
+    assert_eq!(store.list().len(), 1);
+}
