@@ -103,15 +103,7 @@ fn foreign_host_headers_are_refused() {
     assert_eq!(r.status().as_u16(), 403);
     let r = d.http.get(d.url("/api/version")).header("Host", "localhost:11434").send().unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let preflight = |origin: &str| {
-        d.http
-            .request(reqwest::Method::OPTIONS, d.url("/v1/chat/completions"))
-            .header("Origin", origin)
-            .header("Access-Control-Request-Method", "POST")
-            .header("Access-Control-Request-Headers", "content-type,x-stainless-os")
-            .send()
-            .unwrap()
-    };
+    let preflight = |origin: &str| d.preflight("/v1/chat/completions", origin, "content-type,x-stainless-os");
     let ok = preflight("http://localhost:3000");
     assert_eq!(ok.headers()["access-control-allow-origin"], "http://localhost:3000");
     assert!(ok.headers()["access-control-allow-headers"].to_str().unwrap().contains("x-stainless-os"));

@@ -20,15 +20,7 @@ fn addr_of(d: &common::Daemon) -> SocketAddr {
 #[test]
 fn cors_allows_default_and_configured_origins_only() {
     let d = common::start(&[], &[("OLLMLX_ORIGINS", "chrome-extension://*, https://app.example.com")]);
-    let preflight = |origin: &str| {
-        d.http
-            .request(reqwest::Method::OPTIONS, d.url("/api/chat"))
-            .header("Origin", origin)
-            .header("Access-Control-Request-Method", "POST")
-            .header("Access-Control-Request-Headers", "content-type,authorization")
-            .send()
-            .unwrap()
-    };
+    let preflight = |origin: &str| d.preflight("/api/chat", origin, "content-type,authorization");
     for allowed in ["https://app.example.com", "https://app.example.com:8443", "chrome-extension://abcdef", "http://localhost:3000", "http://127.0.0.1:8080", "app://x"] {
         let r = preflight(allowed);
         assert!(r.status().is_success(), "{allowed}: {}", r.status());

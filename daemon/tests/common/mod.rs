@@ -113,6 +113,17 @@ impl Daemon {
         (status, r.json().unwrap_or(Value::Null))
     }
 
+    /// A CORS preflight for a POST to `path` from `origin` asking for `headers`.
+    pub fn preflight(&self, path: &str, origin: &str, headers: &str) -> reqwest::blocking::Response {
+        self.http
+            .request(reqwest::Method::OPTIONS, self.url(path))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", headers)
+            .send()
+            .unwrap()
+    }
+
     /// POST raw bytes.
     pub fn post_raw(&self, path: &str, body: &str) -> (u16, Value) {
         let r = self.http.post(self.url(path)).body(body.to_string()).send().unwrap();
