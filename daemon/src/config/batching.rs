@@ -16,6 +16,9 @@ pub const DEFAULT_NUM_PARALLEL: usize = 8;
 /// prefill batch order of magnitude.
 pub const DEFAULT_PREFILL_CHUNK: usize = 512;
 
+/// A smaller prefix cache holds no useful prefix (and a bare "1" meant to switch it on).
+const MIN_PREFIX_CACHE: u64 = 1 << 20;
+
 /// The prefix cache of one model holds at most this, or an eighth of the memory budget.
 const DEFAULT_PREFIX_CAP: u64 = 1 << 30;
 
@@ -43,7 +46,13 @@ pub fn from_layers(flags: &Flags, file: &FileConfig, memory_budget: u64) -> anyh
         Some((v, from)) => match v.trim().to_ascii_lowercase().as_str() {
             "off" | "false" | "no" => 0,
             "on" | "true" | "yes" => default_prefix_bytes(memory_budget),
-            _ => parse::bytes(&v, memory_budget).map_err(|e| anyhow!("{from}: {e} (or \"off\")"))?,
+            _ => match parse::bytes(&v, memory_budget).map_err(|e| anyhow!("{from}: {e} (or \"off\")"))? {
+                // "1" read as one byte silently turned the cache into nothing.
+                n @ 1..MIN_PREFIX_CACHE => {
+                    bail!("{from}: {v:?} is {n} bytes, too small to hold a prefix; give a size such as \"512MiB\", or on/off")
+                }
+                n => n,
+            },
         },
         None => default_prefix_bytes(memory_budget),
     };
@@ -52,4 +61,30 @@ pub fn from_layers(flags: &Flags, file: &FileConfig, memory_budget: u64) -> anyh
 
 fn default_prefix_bytes(memory_budget: u64) -> u64 {
     (memory_budget / 8).min(DEFAULT_PREFIX_CAP)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batching(flags: Flags) -> anyhow::Result<Batching> {
+        from_layers(&flags, &FileConfig::default(), 8 << 30)
+    }
+
+    fn prefix(v: &str) -> anyhow::Result<u64> {
+        batching(Flags { prefix_cache: Some(v.into()), ..Flags::default() }).map(|b| b.prefix_cache_bytes)
+    }
+
+    #[test]
+    fn prefix_cache_sizes_and_switches() {
+        assert_eq!(batching(Flags::default()).unwrap().prefix_cache_bytes, 1 << 30);
+        assert_eq!(prefix("on").unwrap(), 1 << 30);
+        assert_eq!(prefix("off").unwrap(), 0);
+        assert_eq!(prefix("0").unwrap(), 0);
+        assert_eq!(prefix("512MiB").unwrap(), 512 << 20);
+        for tiny in ["1", "4096", "1KiB"] {
+            let e = prefix(tiny).unwrap_err().to_string();
+            assert!(e.contains("--prefix-cache") && e.contains("too small"), "{e}");
+        }
+    }
 }

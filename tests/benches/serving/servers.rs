@@ -120,7 +120,7 @@ fn ours(s: &Settings, dir: &Path, port: u16, prefix_cache: bool) -> Result<Comma
         .env("OLLMLX_MODELS", &store)
         .env("OLLMLX_LOG", "warn")
         .env("OLLMLX_NUM_PARALLEL", s.parallel().to_string())
-        .env("OLLMLX_PREFIX_CACHE", if prefix_cache { "1" } else { "0" });
+        .env("OLLMLX_PREFIX_CACHE", if prefix_cache { "on" } else { "off" });
     Ok(cmd)
 }
 
