@@ -36,10 +36,16 @@ if [[ ! -x $root/tools/bin/cmake ]]; then
 fi
 cmake=$root/tools/bin/cmake
 
-# Offline CPU build: no HTTPS/UI download, native SIMD, the server target only.
+# Offline CPU build: no HTTPS/UI download, the server target only. The SIMD levels are named
+# from /proc/cpuinfo rather than -march=native, which also turns on AMX: where the CPU reports
+# AMX but the kernel grants no tile state (VMs), its matmul crashed at the first request.
+flag() { grep -qw "$1" /proc/cpuinfo 2>/dev/null && echo ON || echo OFF; }
+avx512=$(flag avx512f)
+avx_vnni=$(flag avx_vnni)
 "$cmake" -S "$src/llama.cpp" -B "$root/llama.cpp" \
     -DCMAKE_BUILD_TYPE=Release \
-    -DGGML_NATIVE=ON \
+    -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+    -DGGML_AVX512=$avx512 -DGGML_AVX512_VNNI=$avx512 -DGGML_AVX_VNNI=$avx_vnni \
     -DLLAMA_CURL=OFF \
     -DLLAMA_OPENSSL=OFF \
     -DLLAMA_USE_PREBUILT_UI=OFF \

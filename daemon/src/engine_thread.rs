@@ -344,17 +344,10 @@ impl EngineLoop {
     }
 }
 
-/// Delivers what each sequence has queued, drops finished or abandoned ones (keeping their KV
-/// in the prefix cache), then steps the running ones whose clients keep up in one batch.
+/// Delivers what each sequence has queued and retires finished or abandoned ones, then steps
+/// the running ones whose clients keep up in one batch, and delivers and retires again.
 fn step_model(live: &mut Live<'_>, batching: &Batching) -> bool {
-    let prefix = &mut live.prefix;
-    live.seqs.retain_mut(|seq| {
-        let keep = deliver(seq);
-        if !keep && seq.gen.is_done() {
-            prefix.insert(&seq.gen);
-        }
-        keep
-    });
+    retire(live);
     let running = live.seqs.len().min(batching.num_parallel);
     let mut ready: Vec<&mut Generation<'_>> =
         live.seqs[..running].iter_mut().filter(|s| s.events.capacity() > 0).map(|s| &mut s.gen).collect();
@@ -372,10 +365,23 @@ fn step_model(live: &mut Live<'_>, batching: &Batching) -> bool {
         return true;
     }
     drop(ready);
-    for seq in live.seqs[..running].iter_mut() {
-        deliver(seq);
-    }
+    // At once, not at the next step: the client may send its next turn as soon as it has the
+    // final event, and that request must find this one's KV in the prefix cache.
+    retire(live);
     true
+}
+
+/// Delivers queued events; drops sequences that are finished (keeping their KV in the prefix
+/// cache) or whose client is gone.
+fn retire(live: &mut Live<'_>) {
+    let prefix = &mut live.prefix;
+    live.seqs.retain_mut(|seq| {
+        let keep = deliver(seq);
+        if !keep && seq.gen.is_done() {
+            prefix.insert(&seq.gen);
+        }
+        keep
+    });
 }
 
 /// Sends the sequence's queued events while its client has room; false once it is finished
@@ -398,6 +404,7 @@ fn deliver(seq: &mut Sequence<'_>) -> bool {
                 let stats = Stats {
                     // As Ollama: the prompt tokens processed, after the prefix cache.
                     prompt_tokens: s.prompt_tokens - s.cached_tokens,
+                    cached_tokens: s.cached_tokens,
                     prompt_duration: s.prompt_duration,
                     generated_tokens: s.generated_tokens,
                     generation_duration: s.generation_duration,

@@ -84,8 +84,10 @@ pub struct GenJob {
 /// Counts and durations of a finished generation.
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
-    /// Prompt tokens.
+    /// Prompt tokens processed (after the prefix cache, as Ollama counts them).
     pub prompt_tokens: usize,
+    /// Prompt tokens whose KV came from the prefix cache.
+    pub cached_tokens: usize,
     /// Prompt time (to the first token).
     pub prompt_duration: Duration,
     /// Tokens generated.

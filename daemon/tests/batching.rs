@@ -89,7 +89,9 @@ fn a_second_turn_reuses_the_first_and_answers_as_a_cold_run() {
 fn unload(d: &common::Daemon) {
     let (status, v) = d.post("/api/generate", &json!({"model": MODEL, "keep_alive": 0}));
     assert_eq!(status, 200, "{v}");
-    d.wait_for("the unload", 30, |d| d.loaded().is_empty());
+    // /api/ps drops a model when its unload starts; /ollmlx/status lists it until the engine
+    // has freed it (and saved its prefix cache).
+    d.wait_for("the unload", 30, |d| d.get("/ollmlx/status").1["models"].as_array().is_some_and(Vec::is_empty));
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -105,4 +107,23 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// OpenAI's usage after a prefix-cache hit: `prompt_tokens` is the whole prompt, and
+/// `prompt_tokens_details.cached_tokens` the part that was reused.
+#[test]
+fn openai_usage_counts_the_whole_prompt_and_names_the_cached_part() {
+    let d = common::start(&[(MODEL, "tiny-llama-f32")], &[]);
+    let messages = json!([{"role": "user", "content": format!("A long note. {}", "The tower was painted blue. ".repeat(20))}]);
+    let body = json!({"model": MODEL, "messages": messages, "max_tokens": 4, "temperature": 0});
+    let (status, first) = d.post("/v1/chat/completions", &body);
+    assert_eq!(status, 200, "{first}");
+    assert!(first["usage"].get("prompt_tokens_details").is_none(), "nothing was cached yet: {first}");
+    let (status, again) = d.post("/v1/chat/completions", &body);
+    assert_eq!(status, 200, "{again}");
+    let prompt = first["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert_eq!(again["usage"]["prompt_tokens"], prompt, "{again}");
+    let cached = again["usage"]["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap_or(0);
+    assert!(cached * 3 > prompt * 2 && cached < prompt, "{cached} of {prompt} cached: {again}");
+    assert_eq!(again["usage"]["total_tokens"], prompt + again["usage"]["completion_tokens"].as_u64().unwrap());
 }

@@ -49,12 +49,29 @@ pub struct Usage {
     pub completion_tokens: u64,
     /// Both.
     pub total_tokens: u64,
+    /// How many prompt tokens were cached (present when some were).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+/// `usage.prompt_tokens_details`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptTokensDetails {
+    /// Prompt tokens whose computation was reused.
+    pub cached_tokens: u64,
 }
 
 impl Usage {
     /// Usage from the two counts.
     pub fn new(prompt_tokens: u64, completion_tokens: u64) -> Usage {
-        Usage { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens }
+        Usage { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens, prompt_tokens_details: None }
+    }
+
+    /// Usage of a prompt of which `cached` tokens were reused (`prompt_tokens` counts them,
+    /// as OpenAI does).
+    pub fn with_cached(prompt_tokens: u64, completion_tokens: u64, cached: u64) -> Usage {
+        let details = (cached > 0).then_some(PromptTokensDetails { cached_tokens: cached });
+        Usage { prompt_tokens_details: details, ..Usage::new(prompt_tokens, completion_tokens) }
     }
 }
 

@@ -18,7 +18,7 @@ use ollmlx_api::openai::{
 use ollmlx_api::Options;
 
 use super::extract::ApiJson;
-use super::pipeline::{self, Ask, Piece};
+use super::pipeline::{self, Ask, Final, Piece};
 use super::stream;
 use crate::error::ApiError;
 use crate::format::tools::ParsedCall;
@@ -188,7 +188,7 @@ async fn collect(mut pieces: BoxStream<'static, Piece>) -> Result<Collected, Api
             Piece::ToolCalls(c) => calls.extend(c),
             Piece::Error(e) => return Err(ApiError::Internal(e)),
             Piece::Done(f) => {
-                let usage = Usage::new(f.metrics.prompt_eval_count, f.metrics.eval_count);
+                let usage = usage_of(&f);
                 return Ok((content, reasoning, calls, f.reason, usage));
             }
         }
@@ -231,7 +231,7 @@ fn chat_sse(id: String, model: String, include_usage: bool, pieces: BoxStream<'s
                 Piece::Done(f) => {
                     let mut out = vec![stream::sse_event(&chunk(Delta::default(), Some(finish_reason(f.reason, saw_calls)), None))];
                     if include_usage {
-                        let usage = Usage::new(f.metrics.prompt_eval_count, f.metrics.eval_count);
+                        let usage = usage_of(&f);
                         out.push(stream::sse_event(&chunk(Delta::default(), None, Some(usage))));
                     }
                     out.push(stream::sse_done());
@@ -286,7 +286,7 @@ pub async fn completions(State(app): State<AppState>, ApiJson(req): ApiJson<Comp
             Piece::Done(f) => {
                 let mut out = vec![stream::sse_event(&make(String::new(), Some(finish_reason(f.reason, false)), None))];
                 if include_usage {
-                    out.push(stream::sse_event(&make(String::new(), None, Some(Usage::new(f.metrics.prompt_eval_count, f.metrics.eval_count)))));
+                    out.push(stream::sse_event(&make(String::new(), None, Some(usage_of(&f)))));
                 }
                 out.push(stream::sse_done());
                 out
@@ -393,4 +393,9 @@ mod tests {
         assert_eq!(base64_encode(b"hi!"), "aGkh");
         assert_eq!(base64_encode(b"h"), "aA==");
     }
+}
+
+/// OpenAI's usage from the final figures: the whole prompt, with the cached part named.
+fn usage_of(f: &Final) -> Usage {
+    Usage::with_cached(f.metrics.prompt_eval_count + f.cached_tokens, f.metrics.eval_count, f.cached_tokens)
 }

@@ -71,6 +71,8 @@ pub struct Final {
     pub reason: DoneReason,
     /// Prompt + reply ids when asked for.
     pub context: Option<Vec<u32>>,
+    /// Prompt tokens served from the prefix cache (not in `metrics.prompt_eval_count`).
+    pub cached_tokens: u64,
 }
 
 /// Starts a generation. Errors before the first token (unknown model, bad options, prompt
@@ -169,7 +171,7 @@ impl Run {
                         eval_duration: nanos(stats.generation_duration),
                     };
                     let reason = if stats.length { DoneReason::Length } else { DoneReason::Stop };
-                    self.outbox.push_back(Piece::Done(Box::new(Final { metrics, reason, context })));
+                    self.outbox.push_back(Piece::Done(Box::new(Final { metrics, reason, context, cached_tokens: stats.cached_tokens as u64 })));
                     self.ended = true;
                 }
                 Some(GenEvent::Failed(f)) => {
