@@ -339,6 +339,15 @@ int ox_rope(ox_array x, int dims, bool traditional, float base, float scale, int
     put(out, mx::fast::rope(*x, dims, traditional, b, scale, offset, opt(freqs)));
   })
 }
+// Per-row positions: `offsets` is an int32 vector with one start position per batch row.
+int ox_rope_rows(ox_array x, int dims, bool traditional, float base, float scale, ox_array offsets, ox_array freqs,
+                 ox_array* out) {
+  OX_TRY({
+    std::optional<float> b;
+    if (base > 0) b = base;
+    put(out, mx::fast::rope(*x, dims, traditional, b, scale, *offsets, opt(freqs)));
+  })
+}
 // mask_mode: "" (none or `mask` given), "causal".
 int ox_sdpa(ox_array q, ox_array k, ox_array v, float scale, const char* mask_mode, ox_array mask, ox_array* out) {
   OX_TRY(put(out, mx::fast::scaled_dot_product_attention(*q, *k, *v, scale, mask_mode, opt(mask))))

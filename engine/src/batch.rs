@@ -13,9 +13,19 @@ use crate::mlx;
 /// MLX's buffer cache is returned every this many tokens of a sequence, as mlx-lm does.
 const CLEAR_CACHE_EVERY: usize = 256;
 
+/// Decoding sequences share the network's batched KV buffer from this many on; below it,
+/// one sequence decodes over its own cache exactly as it would alone.
+const MIN_SHARED_ROWS: usize = 2;
+
 /// Runs one batched step over `streams` (each with how many more tokens it wants) and returns
 /// the token each one read this step (`None` while a prompt is being processed, or for a
 /// sequence with nothing to do). All streams must belong to one network.
+///
+/// Sequences that decode one token this step (at least [`MIN_SHARED_ROWS`] of them, on a
+/// network that allows it) run as rows of the network's shared decode batch, in one attention
+/// call per layer; prompt chunks run packed after them over their own caches. A sequence joins
+/// the shared batch when it starts decoding and leaves it (with a cache of its own again) in
+/// the first step it does not decode.
 pub fn step_streams(streams: &mut [(&mut TokenStream<'_>, usize)], prefill_budget: usize) -> Result<Vec<Option<u32>>> {
     let Some(net) = streams.first().map(|(s, _)| s.network()) else { return Ok(Vec::new()) };
     if streams.iter().any(|(s, _)| !std::ptr::eq(s.network(), net)) {
@@ -32,24 +42,62 @@ pub fn step_streams(streams: &mut [(&mut TokenStream<'_>, usize)], prefill_budge
         }
         feeds.push(feed);
     }
+    let mut decoding: Vec<bool> = feeds.iter().map(|f| f.as_ref().is_some_and(|f| f.decodes)).collect();
+    if !net.batches_rows() || decoding.iter().filter(|&&d| d).count() < MIN_SHARED_ROWS {
+        decoding.fill(false);
+    }
+    let mut batch = net.batch();
+    for (i, (stream, _)) in streams.iter_mut().enumerate() {
+        if decoding[i] {
+            stream.join_batch(&mut batch)?;
+        } else {
+            stream.leave_batch(&mut batch)?;
+        }
+    }
     let fed: Vec<usize> = (0..streams.len()).filter(|&i| feeds[i].is_some()).collect();
     if !fed.is_empty() {
-        let inputs: Vec<&mlx::Array> = fed.iter().filter_map(|&i| feeds[i].as_ref().map(|f| &f.ids)).collect();
-        let mut caches: Vec<&mut [crate::cache::LayerCache]> = Vec::with_capacity(fed.len());
+        // The shared rows, in row order: each row's token, or a stand-in for a sequence that
+        // sits this step out (its row is carried along and its output ignored).
+        let row_of: Vec<Option<usize>> = (0..streams.len())
+            .map(|i| decoding[i].then(|| batch.ids().iter().position(|&id| id == streams[i].0.row())).flatten())
+            .collect();
+        let n_rows = if decoding.contains(&true) { batch.ids().len() } else { 0 };
+        let mut present = vec![false; n_rows];
+        let mut row_ids: Vec<Option<&mlx::Array>> = vec![None; n_rows];
+        for (i, r) in row_of.iter().enumerate() {
+            if let (Some(r), Some(f)) = (r, &feeds[i]) {
+                present[*r] = true;
+                row_ids[*r] = Some(&f.ids);
+            }
+        }
+        let mut step = None;
+        if n_rows > 0 {
+            let stand_in = mlx::zeros(&[1], row_ids.iter().flatten().next().map_or(mlx::Dtype::Uint32, |a| a.dtype()))?;
+            let ids: Vec<&mlx::Array> = row_ids.iter().map(|a| a.unwrap_or(&stand_in)).collect();
+            step = Some(batch.begin_step(mlx::concatenate(&ids, 0)?)?);
+        }
+        let packed: Vec<usize> = fed.iter().copied().filter(|&i| !decoding[i]).collect();
+        let inputs: Vec<&mlx::Array> = packed.iter().filter_map(|&i| feeds[i].as_ref().map(|f| &f.ids)).collect();
+        let mut caches: Vec<&mut [crate::cache::LayerCache]> = Vec::with_capacity(packed.len());
         for (i, (stream, _)) in streams.iter_mut().enumerate() {
-            if feeds[i].is_some() {
+            if feeds[i].is_some() && !decoding[i] {
                 caches.push(&mut stream.cache[..]);
             }
         }
-        let logits = net.forward_last(&inputs, &mut caches)?;
-        for (row, &i) in fed.iter().enumerate() {
+        let logits = net.forward_last(step.as_mut(), &inputs, &mut caches)?;
+        drop(step);
+        batch.commit(&present);
+        let packed_row = |i: usize| n_rows + packed.iter().position(|&p| p == i).unwrap_or(0);
+        for &i in &fed {
             if feeds[i].as_ref().is_some_and(|f| f.samples) {
+                let row = row_of[i].unwrap_or_else(|| packed_row(i));
                 streams[i].0.sample(&logits.slice_axis(0, row, row + 1)?)?;
             }
         }
         let pending: Vec<&mlx::Array> = fed.iter().flat_map(|&i| streams[i].0.pending_arrays()).collect();
         mlx::async_eval(&pending)?;
     }
+    drop(batch);
     let mut tokens = Vec::with_capacity(streams.len());
     let mut clear = false;
     for (stream, _) in streams.iter_mut() {
@@ -83,10 +131,16 @@ pub fn step_generations(gens: &mut [&mut Generation<'_>], prefill_budget: usize)
     }
     let tokens = step_streams(&mut streams, prefill_budget)?;
     drop(streams);
-    for (g, t) in active.into_iter().zip(tokens) {
+    for (g, t) in active.iter_mut().zip(tokens) {
         if let Some(t) = t {
             g.accept(t);
         }
+    }
+    // A sequence that just finished (an EOS or a stop string, read while its next token was
+    // already computing) takes its KV out of the shared batch now, for the prefix cache.
+    for g in active.iter_mut().filter(|g| g.is_finished()) {
+        let net = g.stream_mut().network();
+        g.stream_mut().leave_batch(&mut net.batch())?;
     }
     Ok(())
 }

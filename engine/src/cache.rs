@@ -61,6 +61,11 @@ impl KvCache {
         KvCache { keys: Some(keys), values: Some(values), offset }
     }
 
+    /// The key and value buffers and the positions they hold (`None` before the first write).
+    pub(crate) fn parts(&self) -> Option<(&Array, &Array, usize)> {
+        Some((self.keys.as_ref()?, self.values.as_ref()?, self.offset))
+    }
+
     /// Appends `[B, H, S, D]` keys/values and returns everything cached so far.
     pub fn update_and_fetch(&mut self, k: &Array, v: &Array) -> Result<(Array, Array)> {
         let prev = self.offset;

@@ -6,12 +6,17 @@
 //! ([`TokenStream::feed`]), the batch runs every fed sequence in one pass
 //! ([`crate::batch::step_streams`]), and the stream samples its row and reads its token. One
 //! sequence alone is a batch of one, so the single and batched paths are the same code.
+use crate::batch_kv::{BatchKv, RowId};
 use crate::cache::LayerCache;
 use crate::prefix::PrefixCache;
 use crate::error::{EngineError, Result};
 use crate::mlx::{self, Array};
 use crate::network::Network;
 use crate::sample::Sampler;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Row ids of the shared decode batch, unique per process.
+static NEXT_ROW: AtomicU64 = AtomicU64::new(0);
 
 /// Prompt tokens processed per forward pass during prefill; bounds prefill memory.
 pub const PREFILL_STEP: usize = 2048;
@@ -44,12 +49,20 @@ pub(crate) struct Feed {
     pub ids: Array,
     /// Whether the last position's logits are sampled.
     pub samples: bool,
+    /// Whether this is one generated token fed back (not a prompt chunk): the sequence can
+    /// decode as a row of the shared batch.
+    pub decodes: bool,
 }
 
 /// One sequence being decoded.
 pub struct TokenStream<'n> {
     net: &'n Network,
+    /// This sequence's KV, while it is not in the network's shared decode batch (then empty).
     pub(crate) cache: Vec<LayerCache>,
+    /// Its row id in the shared decode batch.
+    row: RowId,
+    /// Whether its KV is in the shared decode batch.
+    in_batch: bool,
     sampler: Sampler,
     constraint: Option<Box<dyn TokenConstraint>>,
     history: Vec<u32>,
@@ -80,6 +93,8 @@ impl<'n> TokenStream<'n> {
         Ok(TokenStream {
             net,
             cache: net.make_cache(),
+            row: NEXT_ROW.fetch_add(1, Ordering::Relaxed),
+            in_batch: false,
             sampler,
             constraint,
             prompt_len: prompt.len(),
@@ -113,6 +128,29 @@ impl<'n> TokenStream<'n> {
         self.net
     }
 
+    pub(crate) fn row(&self) -> RowId {
+        self.row
+    }
+
+    /// Moves this sequence's KV into the shared decode batch.
+    pub(crate) fn join_batch(&mut self, batch: &mut BatchKv) -> Result<()> {
+        if !self.in_batch {
+            batch.join(self.row, &self.cache)?;
+            self.cache = Vec::new();
+            self.in_batch = true;
+        }
+        Ok(())
+    }
+
+    /// Takes this sequence's KV back out of the shared decode batch.
+    pub(crate) fn leave_batch(&mut self, batch: &mut BatchKv) -> Result<()> {
+        if self.in_batch {
+            self.cache = batch.leave(self.row)?.unwrap_or_default();
+            self.in_batch = false;
+        }
+        Ok(())
+    }
+
     /// Whether the next step can be queued before the current token is read.
     fn can_pipeline(&self) -> bool {
         self.constraint.is_none() && !self.sampler.needs_history()
@@ -135,14 +173,14 @@ impl<'n> TokenStream<'n> {
                 }
                 let ids = &self.history[self.prefilled..self.prefilled + n];
                 self.prefilled += n;
-                Ok(Some(Feed { ids: Array::from_slice(ids, &[n])?, samples: self.prefilled == self.prompt_len }))
+                Ok(Some(Feed { ids: Array::from_slice(ids, &[n])?, samples: self.prefilled == self.prompt_len, decodes: false }))
             }
             Next::Device(y) => {
-                let feed = if wanted > 1 { Some(Feed { ids: y.clone(), samples: true }) } else { None };
+                let feed = if wanted > 1 { Some(Feed { ids: y.clone(), samples: true, decodes: true }) } else { None };
                 self.to_read = Some(y);
                 Ok(feed)
             }
-            Next::Host(t) if wanted > 0 => Ok(Some(Feed { ids: Array::from_slice(&[t], &[1])?, samples: true })),
+            Next::Host(t) if wanted > 0 => Ok(Some(Feed { ids: Array::from_slice(&[t], &[1])?, samples: true, decodes: true })),
             Next::Host(_) | Next::Done => Ok(None),
         }
     }
@@ -201,7 +239,7 @@ impl<'n> TokenStream<'n> {
     pub fn prefill(&mut self) -> Result<Array> {
         while matches!(self.next, Next::Prompt) {
             let Some(feed) = self.feed(PREFILL_STEP, usize::MAX)? else { break };
-            let logits = self.net.forward_last(&[&feed.ids], &mut [&mut self.cache[..]])?;
+            let logits = self.net.forward_last(None, &[&feed.ids], &mut [&mut self.cache[..]])?;
             if feed.samples {
                 self.sample(&logits)?;
                 mlx::async_eval(&self.pending_arrays())?;
@@ -244,13 +282,28 @@ impl<'n> TokenStream<'n> {
         self.produced
     }
 
-    /// The tokens whose KV the cache holds, and the cache (for the prefix cache).
+    /// The tokens whose KV the cache holds, and the cache (for the prefix cache; empty while
+    /// the KV is in the shared decode batch: a finished sequence leaves it in its last step).
     pub(crate) fn kv_state(&self) -> (&[u32], &[LayerCache]) {
         (&self.history, &self.cache)
     }
 
-    /// Bytes held by this sequence's KV cache.
+    /// Bytes held by this sequence's KV cache (its share of the decode batch while in it).
     pub fn kv_bytes(&self) -> u64 {
+        if self.in_batch {
+            return self.net.batch().row_bytes();
+        }
         self.cache.iter().map(LayerCache::nbytes).sum()
+    }
+}
+
+impl Drop for TokenStream<'_> {
+    /// An abandoned sequence gives its row back.
+    fn drop(&mut self) {
+        if self.in_batch {
+            if let Err(e) = self.net.batch().remove(self.row) {
+                tracing::warn!(error = %e, "dropping a sequence's decode-batch row");
+            }
+        }
     }
 }

@@ -186,6 +186,11 @@ impl<'m> Generation<'m> {
         true
     }
 
+    /// Whether no more tokens will be produced (events may still be queued).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished
+    }
+
     /// Tokens still wanted.
     pub(crate) fn wanted(&self) -> usize {
         self.limit - self.produced

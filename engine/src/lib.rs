@@ -9,6 +9,7 @@ pub mod mlx;
 pub mod text;
 
 mod batch;
+mod batch_kv;
 mod cache;
 mod config;
 mod decode;

@@ -1,4 +1,5 @@
 //! The loaded network: config, checked weights and an architecture, without the text side.
+use crate::batch_kv::{BatchKv, RowsStep};
 use crate::cache::LayerCache;
 use crate::config::{parse_as, read_config, BaseConfig};
 use crate::error::{EngineError, Result};
@@ -7,6 +8,7 @@ use crate::models::{self, Architecture};
 use crate::nn::{LoadPolicy, Loader, QuantTable};
 use crate::weights::Weights;
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 
 /// How to load a model.
 #[derive(Debug, Clone, Default)]
@@ -54,6 +56,9 @@ pub struct Network {
     info: ModelInfo,
     weight_bytes: u64,
     compute_dtype: Dtype,
+    /// The KV rows of the sequences decoding together (continuous batching). One engine thread
+    /// steps a network's sequences, so the lock is uncontended; it makes the sharing explicit.
+    batch: Mutex<BatchKv>,
 }
 
 fn policy_for(opts: &LoadOptions) -> LoadPolicy {
@@ -123,7 +128,7 @@ impl Network {
             rope_theta: base.rope_theta,
         };
         drop(weights);
-        Ok(Network { arch, info, weight_bytes, compute_dtype })
+        Ok(Network { arch, info, weight_bytes, compute_dtype, batch: Mutex::default() })
     }
 
     /// Facts about the model.
@@ -151,10 +156,27 @@ impl Network {
         self.arch.forward(tokens, cache)
     }
 
-    /// Logits `[B, vocab]` at the last new position of each of B sequences run in one pass
-    /// (continuous batching): `inputs[i]` are sequence i's new ids, `caches[i]` its cache.
-    pub fn forward_last(&self, inputs: &[&Array], caches: &mut [&mut [LayerCache]]) -> Result<Array> {
-        self.arch.forward_last(inputs, caches)
+    /// Logits `[R + B, vocab]` at the last new position of each sequence run in one pass
+    /// (continuous batching): first the R rows of the shared decode batch, then B sequences
+    /// with caches of their own (`inputs[i]` are sequence i's new ids, `caches[i]` its cache).
+    pub(crate) fn forward_last(&self, rows: Option<&mut RowsStep<'_>>, inputs: &[&Array], caches: &mut [&mut [LayerCache]]) -> Result<Array> {
+        self.arch.forward_last(rows, inputs, caches)
+    }
+
+    /// Whether decoding sequences of this network share one batched KV buffer.
+    pub(crate) fn batches_rows(&self) -> bool {
+        self.arch.batches_rows()
+    }
+
+    /// Sequences whose KV is in the shared decode batch now.
+    pub fn decode_batch_rows(&self) -> usize {
+        self.batch().ids().len()
+    }
+
+    /// The shared decode batch. (A step that panicked fails its sequences, whose rows go when
+    /// they are dropped, so a poisoned lock is still usable.)
+    pub(crate) fn batch(&self) -> MutexGuard<'_, BatchKv> {
+        self.batch.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Final hidden states for token ids.

@@ -102,6 +102,58 @@ fn batched_tokens_equal_each_sequence_alone() {
     }
 }
 
+/// Sequences in the shared decode batch that sit steps out (their client is slow) or are
+/// dropped mid-decode (their client left) do not disturb the others, and a sequence that sat
+/// out still gets exactly its tokens alone. The shared rows are really used, and freed.
+#[test]
+fn rows_that_sit_out_or_are_dropped_leave_the_others_exact() {
+    for name in ["tiny-llama-f32", "tiny-qwen3-f32"] {
+        let model = Model::load(&model_dir(name), &LoadOptions::default()).unwrap();
+        let vocab = model.info().vocab_size;
+        let greedy = |seed: u32, len: usize| GenerateParams {
+            prompt: prompt(seed, len, vocab),
+            max_tokens: Some(30),
+            sampling: SamplingParams { temperature: 0.0, ..Default::default() },
+            ignore_eos: true,
+            ..Default::default()
+        };
+        let shapes = [(11, 7), (12, 40), (13, 3), (14, 21)];
+        let want: Vec<Vec<u32>> = shapes.iter().map(|&(s, n)| alone(&model, greedy(s, n))).collect();
+        let mut gens: Vec<Option<Generation<'_>>> = shapes.iter().map(|&(s, n)| Some(Generation::new(&model, greedy(s, n)).unwrap())).collect();
+        let mut outs = vec![Vec::new(); shapes.len()];
+        let mut done = vec![false; shapes.len()];
+        let mut most_rows = 0;
+        for step in 0..1_000 {
+            if step == 8 {
+                gens[1] = None; // its client left mid-decode
+                done[1] = true;
+            }
+            let mut live: Vec<&mut Generation<'_>> = gens
+                .iter_mut()
+                .enumerate()
+                .filter(|(i, _)| !(*i == 0 && step % 3 == 1)) // sequence 0 sits every third step out
+                .filter_map(|(_, g)| g.as_mut())
+                .collect();
+            step_generations(&mut live, 64).unwrap();
+            most_rows = most_rows.max(model.network().decode_batch_rows());
+            for (i, g) in gens.iter_mut().enumerate() {
+                if let Some(g) = g {
+                    drain(g, &mut outs[i], &mut done[i]);
+                }
+            }
+            if done.iter().all(|d| *d) {
+                break;
+            }
+        }
+        assert!(most_rows >= 3, "{name}: the decoding sequences never shared the batch (at most {most_rows} rows)");
+        for i in [0, 2, 3] {
+            assert_eq!(outs[i], want[i], "{name} sequence {i}: tokens differ from the sequence alone");
+        }
+        assert_eq!(&outs[1][..], &want[1][..outs[1].len()], "{name}: the dropped sequence's tokens before it left");
+        assert_eq!(model.network().decode_batch_rows(), 0, "{name}: finished sequences left rows behind");
+    }
+}
+
 /// Generates `max` greedy tokens from `prompt`, optionally through `prefix`, and returns them
 /// with the prompt tokens the prefix cache let it skip.
 fn greedy(model: &Model, prompt: Vec<u32>, max: usize, prefix: Option<&mut PrefixCache>) -> (Vec<u32>, usize) {

@@ -36,6 +36,21 @@ pub fn rope(
     call_out!(ox_rope(x.raw(), dims as i32, traditional, base, scale, offset as i32, freqs.map_or(null(), Array::raw)))
 }
 
+/// [`rope`] with a start position per batch row: `x` is `[B, H, L, D]`, `offsets` an int32
+/// vector of B positions (continuous batching, where every sequence is at its own length).
+pub fn rope_rows(
+    x: &Array,
+    dims: usize,
+    traditional: bool,
+    base: f32,
+    scale: f32,
+    offsets: &Array,
+    freqs: Option<&Array>,
+) -> Result<Array> {
+    let base = if freqs.is_some() { 0.0 } else { base };
+    call_out!(ox_rope_rows(x.raw(), dims as i32, traditional, base, scale, offsets.raw(), freqs.map_or(null(), Array::raw)))
+}
+
 /// How attention is masked.
 #[derive(Debug)]
 pub enum AttentionMask<'a> {

@@ -95,6 +95,7 @@ extern "C" {
     pub fn ox_rms_norm(x: RawArray, w: RawArray, eps: f32, out: *mut RawArray) -> c_int;
     pub fn ox_layer_norm(x: RawArray, w: RawArray, b: RawArray, eps: f32, out: *mut RawArray) -> c_int;
     pub fn ox_rope(x: RawArray, dims: c_int, traditional: bool, base: f32, scale: f32, offset: c_int, freqs: RawArray, out: *mut RawArray) -> c_int;
+    pub fn ox_rope_rows(x: RawArray, dims: c_int, traditional: bool, base: f32, scale: f32, offsets: RawArray, freqs: RawArray, out: *mut RawArray) -> c_int;
     pub fn ox_sdpa(q: RawArray, k: RawArray, v: RawArray, scale: f32, mask_mode: *const c_char, mask: RawArray, out: *mut RawArray) -> c_int;
     pub fn ox_random_key(seed: u64, out: *mut RawArray) -> c_int;
     pub fn ox_random_split(key: RawArray, a: *mut RawArray, b: *mut RawArray) -> c_int;

@@ -2,6 +2,7 @@
 //! once): grouped-query attention, gated MLPs, the pre-norm and Gemma "sandwich" decoder layers,
 //! and the [`Transformer`] trunk that every registered `model_type` builds.
 use super::rope::Rope;
+use crate::batch_kv::RowsStep;
 use crate::cache::{causal_mask, LayerCache, Mask};
 use crate::config::BaseConfig;
 use crate::error::Result;
@@ -203,21 +204,63 @@ impl Attention {
         self.o_proj.forward(&self.attend(&q, &k, &v, mask, cache)?)
     }
 
-    /// Attention for several sequences packed along the length axis of `x` (`[1, sum(lens), D]`):
-    /// the projections run once over every row (one weight pass for the whole batch), attention
-    /// runs per sequence over its own cache and mask, so each sequence sees exactly what it
-    /// would alone.
-    pub fn forward_packed(&self, x: &Array, lens: &[usize], masks: &[&Mask], caches: &mut [&mut LayerCache]) -> Result<Array> {
+    /// Whether this attention can run the shared decode batch ([`Attention::forward_packed`]'s
+    /// `rows`): not with soft-capped scores (gemma2) or a length-dependent RoPE.
+    pub fn batches_rows(&self) -> bool {
+        self.logit_softcap.is_none() && self.rope.rotates_rows()
+    }
+
+    /// Attention for several sequences packed along the length axis of `x` (`[1, N, D]`): the
+    /// projections run once over every row (one weight pass for the whole batch). The first
+    /// `rows.rows()` positions, if `rows` is given, are one new token of each row of the shared
+    /// decode batch, attended together in one call (layer `layer` of its buffers); after them,
+    /// each packed sequence (`lens[i]` positions) attends over its own cache and mask. Every
+    /// sequence sees exactly what it would alone.
+    pub fn forward_packed(
+        &self,
+        x: &Array,
+        layer: usize,
+        rows: Option<&mut RowsStep<'_>>,
+        lens: &[usize],
+        masks: &[&Mask],
+        caches: &mut [&mut LayerCache],
+    ) -> Result<Array> {
         let (q, k, v) = self.project(x)?;
-        let mut outs = Vec::with_capacity(lens.len());
+        let mut outs = Vec::with_capacity(lens.len() + 1);
         let mut start = 0;
+        if let Some(rows) = rows {
+            let n = rows.rows();
+            let head = |a: &Array| a.slice_axis(1, 0, n);
+            outs.push(self.attend_rows(&head(&q)?, &head(&k)?, &head(&v)?, layer, rows)?);
+            start = n;
+        }
         for ((&n, mask), cache) in lens.iter().zip(masks).zip(caches.iter_mut()) {
-            let rows = |a: &Array| a.slice_axis(1, start, start + n);
-            outs.push(self.attend(&rows(&q)?, &rows(&k)?, &rows(&v)?, mask, cache)?);
+            let part = |a: &Array| a.slice_axis(1, start, start + n);
+            outs.push(self.attend(&part(&q)?, &part(&k)?, &part(&v)?, mask, cache)?);
             start += n;
         }
         let refs: Vec<&Array> = outs.iter().collect();
-        self.o_proj.forward(&mlx::concatenate(&refs, 1)?)
+        let merged = if refs.len() == 1 { outs[0].clone() } else { mlx::concatenate(&refs, 1)? };
+        self.o_proj.forward(&merged)
+    }
+
+    /// The decode batch's attention: `q/k/v` are `[1, R, *]`, one new token per row; each row
+    /// is rotated at its own position and masked to its own length. Returns `[1, R, H*D]`.
+    fn attend_rows(&self, q: &Array, k: &Array, v: &Array, layer: usize, rows: &mut RowsStep<'_>) -> Result<Array> {
+        let r = rows.rows() as i32;
+        let per_row = |a: &Array, n: usize| self.heads(&a.reshape(&[r, 1, -1])?, n);
+        let (mut q, mut k, v) = (per_row(q, self.n_heads)?, per_row(k, self.n_kv_heads)?, per_row(v, self.n_kv_heads)?);
+        if let Some(n) = &self.q_norm {
+            q = n.forward(&q)?;
+        }
+        if let Some(n) = &self.k_norm {
+            k = n.forward(&k)?;
+        }
+        let q = self.rope.apply_rows(&q, &rows.offsets)?;
+        let k = self.rope.apply_rows(&k, &rows.offsets)?;
+        let (k, v) = rows.update_and_fetch(layer, &k, &v)?;
+        let o = mlx::scaled_dot_product_attention(&q, &k, &v, self.scale, mlx::AttentionMask::Array(&rows.mask))?;
+        Ok(o.transpose(&[0, 2, 1, 3])?.reshape(&[1, r, -1])?)
     }
 
     /// mlx-lm gemma2's attention: scaled queries, grouped heads by reshape, `cap * tanh(s / cap)`,

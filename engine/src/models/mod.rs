@@ -12,6 +12,7 @@ pub mod qwen3;
 pub mod rope;
 pub mod transformer;
 
+use crate::batch_kv::RowsStep;
 use crate::cache::LayerCache;
 use crate::error::{EngineError, Result};
 use crate::mlx::Array;
@@ -24,9 +25,12 @@ use std::path::Path;
 pub trait Architecture: Send + Sync {
     /// Logits `[B, L, vocab]` for token ids `[B, L]`, appending to `cache`.
     fn forward(&self, tokens: &Array, cache: &mut [LayerCache]) -> Result<Array>;
-    /// Logits `[B, vocab]` at the last new position of each of B sequences, run together in
-    /// one pass: `inputs[i]` are sequence i's new token ids, `caches[i]` its cache.
-    fn forward_last(&self, inputs: &[&Array], caches: &mut [&mut [LayerCache]]) -> Result<Array>;
+    /// Logits `[R + B, vocab]` at the last new position of each sequence run together in one
+    /// pass: first the R rows of the shared decode batch (`rows`), then B sequences with
+    /// caches of their own (`inputs[i]` are sequence i's new token ids, `caches[i]` its cache).
+    fn forward_last(&self, rows: Option<&mut RowsStep<'_>>, inputs: &[&Array], caches: &mut [&mut [LayerCache]]) -> Result<Array>;
+    /// Whether decoding sequences can share a [`crate::batch_kv::BatchKv`].
+    fn batches_rows(&self) -> bool;
     /// Final (normed) hidden states `[B, L, hidden]`, for embeddings.
     fn hidden(&self, tokens: &Array, cache: &mut [LayerCache]) -> Result<Array>;
     /// A fresh cache, one entry per layer.

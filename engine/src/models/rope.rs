@@ -158,19 +158,22 @@ impl Rope {
         })
     }
 
+    /// longrope's pre-scaling of the rotated features.
+    fn scaled_input(&self, x: &Array) -> Result<Array> {
+        if self.input_scale == 1.0 {
+            return Ok(x.clone());
+        }
+        if self.dims == x.dim(-1) {
+            return Ok(x.mul_scalar(self.input_scale)?);
+        }
+        let d = x.dim(-1);
+        let head = x.slice_axis(-1, 0, self.dims)?.mul_scalar(self.input_scale)?;
+        Ok(mlx::concatenate(&[&head, &x.slice_axis(-1, self.dims, d)?], -1)?)
+    }
+
     /// Rotates `[B, H, L, D]` at positions `offset..offset+L`.
     pub fn apply(&self, x: &Array, offset: usize) -> Result<Array> {
-        let x = if self.input_scale == 1.0 {
-            x.clone()
-        } else if self.dims == x.dim(-1) {
-            x.mul_scalar(self.input_scale)?
-        } else {
-            let d = x.dim(-1);
-            let head = x
-                .slice_axis(-1, 0, self.dims)?
-                .mul_scalar(self.input_scale)?;
-            mlx::concatenate(&[&head, &x.slice_axis(-1, self.dims, d)?], -1)?
-        };
+        let x = self.scaled_input(x)?;
         let base = match &self.dynamic {
             None => self.base,
             Some(dy) => {
@@ -192,6 +195,21 @@ impl Rope {
             offset,
             self.freqs.as_ref(),
         )?)
+    }
+
+    /// Whether rows at different positions can be rotated in one call ([`Rope::apply_rows`]):
+    /// dynamic NTK scaling derives its base from the sequence length, so it cannot.
+    pub fn rotates_rows(&self) -> bool {
+        self.dynamic.is_none()
+    }
+
+    /// Rotates `[B, H, L, D]`, row b at positions `offsets[b]..` (an int32 vector of B).
+    pub fn apply_rows(&self, x: &Array, offsets: &Array) -> Result<Array> {
+        if !self.rotates_rows() {
+            return Err(EngineError::InvalidOption { name: "rope", message: "dynamic NTK RoPE cannot rotate rows at different positions in one call".into() });
+        }
+        let x = self.scaled_input(x)?;
+        Ok(mlx::rope_rows(&x, self.dims, self.traditional, self.base, self.scale, offsets, self.freqs.as_ref())?)
     }
 }
 

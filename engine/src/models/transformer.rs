@@ -4,6 +4,7 @@
 //! architecture file only parses its config and says how each layer is built.
 use super::common::{rms_norm, Attention, Mlp};
 use super::Architecture;
+use crate::batch_kv::RowsStep;
 use crate::cache::{LayerCache, Mask};
 use crate::config::BaseConfig;
 use crate::error::Result;
@@ -71,10 +72,18 @@ impl DecoderLayer {
         self.after_attention(x, &r)
     }
 
-    /// Applies the layer to several sequences packed along the length axis (see
-    /// [`Attention::forward_packed`]).
-    pub fn forward_packed(&self, x: &Array, lens: &[usize], masks: &[&Mask], caches: &mut [&mut LayerCache]) -> Result<Array> {
-        let r = self.self_attn.forward_packed(&self.input_layernorm.forward(x)?, lens, masks, caches)?;
+    /// Applies layer `j` to the decode batch's rows and several sequences packed along the
+    /// length axis (see [`Attention::forward_packed`]).
+    pub fn forward_packed(
+        &self,
+        x: &Array,
+        j: usize,
+        rows: Option<&mut RowsStep<'_>>,
+        lens: &[usize],
+        masks: &[&Mask],
+        caches: &mut [&mut LayerCache],
+    ) -> Result<Array> {
+        let r = self.self_attn.forward_packed(&self.input_layernorm.forward(x)?, j, rows, lens, masks, caches)?;
         self.after_attention(x, &r)
     }
 
@@ -191,11 +200,15 @@ impl Transformer {
         self.norm.forward(&h)
     }
 
-    /// Logits `[B, vocab]` at the last position of each of B sequences, whose new tokens
-    /// (`inputs[i]`, any shape, row-major) are packed into one forward pass.
-    pub fn forward_last(&self, inputs: &[&Array], caches: &mut [&mut [LayerCache]]) -> Result<Array> {
+    /// Logits at the last new position of each sequence of one batched pass: first one per
+    /// row of the shared decode batch (`rows`, in row order), then one per packed sequence,
+    /// whose new tokens (`inputs[i]`, any shape, row-major) run over their own caches.
+    pub fn forward_last(&self, mut rows: Option<&mut RowsStep<'_>>, inputs: &[&Array], caches: &mut [&mut [LayerCache]]) -> Result<Array> {
         let lens: Vec<usize> = inputs.iter().map(|a| a.size()).collect();
-        let flat: Vec<Array> = inputs.iter().map(|a| a.reshape(&[-1])).collect::<std::result::Result<_, _>>()?;
+        let mut flat: Vec<Array> = rows.iter().map(|r| r.ids.reshape(&[-1])).collect::<std::result::Result<_, _>>()?;
+        for a in inputs {
+            flat.push(a.reshape(&[-1])?);
+        }
         let refs: Vec<&Array> = flat.iter().collect();
         let ids = mlx::concatenate(&refs, 0)?.reshape(&[1, -1])?;
         let mut h = self.embed_tokens.forward(&ids)?;
@@ -210,15 +223,23 @@ impl Transformer {
                 .map(|(full, window)| if layer.sliding { window } else { full }.as_ref().unwrap_or(&Mask::None))
                 .collect();
             let mut layer_caches: Vec<&mut LayerCache> = caches.iter_mut().map(|c| &mut c[j]).collect();
-            h = layer.forward_packed(&h, &lens, &seg_masks, &mut layer_caches)?;
+            h = layer.forward_packed(&h, j, rows.as_deref_mut(), &lens, &seg_masks, &mut layer_caches)?;
         }
-        let last: Vec<u32> = lens.iter().scan(0u32, |end, &n| {
+        let n_rows = rows.map_or(0, |r| r.rows());
+        let mut last: Vec<u32> = (0..n_rows as u32).collect();
+        last.extend(lens.iter().scan(n_rows as u32, |end, &n| {
             *end += n as u32;
             Some(*end - 1)
-        }).collect();
-        let h = h.take(&Array::from_slice(&last, &[last.len()])?, 1)?;
+        }));
+        let h = if last.len() == h.dim(1) { h } else { h.take(&Array::from_slice(&last, &[last.len()])?, 1)? };
         let logits = self.head(&self.norm.forward(&h)?)?;
         Ok(logits.squeeze(0)?)
+    }
+
+    /// Whether every layer can decode in the shared batch: full attention everywhere (a
+    /// sliding window keeps a rotating cache per sequence) and attention that batches rows.
+    pub fn batches_rows(&self) -> bool {
+        self.layers.iter().all(|l| !l.sliding && l.self_attn.batches_rows())
     }
 
     /// Applies the head (and the final soft-cap) to hidden states.
@@ -249,8 +270,12 @@ impl Architecture for Transformer {
         self.head(&self.hidden(tokens, cache)?)
     }
 
-    fn forward_last(&self, inputs: &[&Array], caches: &mut [&mut [LayerCache]]) -> Result<Array> {
-        Transformer::forward_last(self, inputs, caches)
+    fn forward_last(&self, rows: Option<&mut RowsStep<'_>>, inputs: &[&Array], caches: &mut [&mut [LayerCache]]) -> Result<Array> {
+        Transformer::forward_last(self, rows, inputs, caches)
+    }
+
+    fn batches_rows(&self) -> bool {
+        Transformer::batches_rows(self)
     }
 
     fn hidden(&self, tokens: &Array, cache: &mut [LayerCache]) -> Result<Array> {
