@@ -40,6 +40,10 @@ const CALIBRATION_BUDGET: u64 = 8 << 30;
 /// Longest wait for /api/ps to empty after `unload --all`.
 const DRAIN_LIMIT: Duration = Duration::from_secs(120);
 
+/// Wait after the pool empties before memory is read: past tokio's 10 s keep-alive of idle
+/// blocking threads.
+const SETTLE: Duration = Duration::from_secs(11);
+
 /// How much load to apply.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -180,6 +184,41 @@ fn request_ok(d: &Daemon, model: &str) -> Result<()> {
     Ok(())
 }
 
+/// Before the start is measured, every model serves the kinds of request the load sends: four
+/// at once (so they decode as one batch) on the three endpoints, streamed and whole, greedy
+/// and sampled. The first time the daemon does each of these it keeps memory that later runs
+/// reuse: pages of libmlx's code that only a batch or the sampler touches (1.3 MiB), the
+/// stacks and malloc arenas of the runtime's blocking threads. Measured after one plain
+/// request per model, these made the end sit 2-3 MiB above the start at 80 and at 300
+/// requests alike; warmed up here, they are part of the start.
+fn warm_up(d: &Daemon) -> Result<()> {
+    let bodies = |model: &str| {
+        let options = json!({"num_predict": 6, "temperature": 0.8, "seed": 1});
+        let msgs = json!([{"role": "user", "content": "Hello"}]);
+        [
+            ("/api/generate", json!({"model": model, "prompt": "Hello", "stream": false, "options": {"num_predict": 4, "temperature": 0}})),
+            ("/api/generate", json!({"model": model, "prompt": "Hi there", "stream": true, "options": options})),
+            ("/api/chat", json!({"model": model, "messages": msgs, "stream": true, "options": options})),
+            ("/v1/chat/completions", json!({"model": model, "messages": msgs, "stream": false, "max_tokens": 6, "temperature": 0.8, "seed": 2})),
+        ]
+    };
+    for (name, _, _) in MODELS {
+        request_ok(d, name)?;
+        std::thread::scope(|s| -> Result<()> {
+            let runs: Vec<_> = bodies(name).into_iter().map(|(path, body)| s.spawn(move || (path, d.post(path, &body)))).collect();
+            for r in runs {
+                let (path, r) = r.join().map_err(|_| anyhow::anyhow!("warm-up thread panicked"))?;
+                let (status, text) = r?;
+                if status != 200 {
+                    bail!("warm-up {path} to {name}: {status} {text}\n{}", d.log_tail(30));
+                }
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
 /// `ollmlxctl unload --all`, then waits (bounded) for /api/ps to empty and for the pool to
 /// measure; returns the memory figures then.
 fn unload_all(d: &Daemon) -> Result<Memory> {
@@ -194,8 +233,12 @@ fn unload_all(d: &Daemon) -> Result<Memory> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    // Let the engine thread finish freeing and the pool re-measure.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Let the engine thread finish freeing and the pool re-measure, and let the runtime's
+    // blocking threads (one per concurrent store lookup) idle out, so that the start and the
+    // end count the same threads: each one still alive holds its stack and arena pages, which
+    // made the RSS end 0.3-0.5 MiB higher per thread.
+    std::thread::sleep(SETTLE);
+    dump_proc(d);
     let status = d.get("/ollmlx/status")?;
     Ok(Memory {
         mlx_active: status["mlx_active_bytes"].as_u64().unwrap_or(0),
@@ -204,11 +247,28 @@ fn unload_all(d: &Daemon) -> Result<Memory> {
     })
 }
 
+/// With `OLLMLX_SOAK_DUMP=<folder>`, copies the daemon's /proc smaps, status and thread names
+/// there at every drain (`<n>-smaps`, ...), to see which mappings an unload leaves grown.
+fn dump_proc(d: &Daemon) {
+    let Some(dir) = std::env::var_os("OLLMLX_SOAK_DUMP") else { return };
+    let dir = PathBuf::from(dir);
+    let _ = std::fs::create_dir_all(&dir);
+    let n = std::fs::read_dir(&dir).map_or(0, |r| r.filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().ends_with("-smaps"))).count());
+    let proc = PathBuf::from(format!("/proc/{}", d.pid));
+    let _ = std::fs::copy(&d.log, dir.join(format!("{n}-log")));
+    for f in ["smaps", "status"] {
+        let _ = std::fs::copy(proc.join(f), dir.join(format!("{n}-{f}")));
+    }
+    let mut names: Vec<String> = std::fs::read_dir(proc.join("task"))
+        .map(|r| r.filter_map(|e| e.ok()).filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok()).map(|s| s.trim().to_string()).collect())
+        .unwrap_or_default();
+    names.sort();
+    let _ = std::fs::write(dir.join(format!("{n}-threads")), names.join("\n"));
+}
+
 /// Warm-up, the mixed load, and the drain.
 fn soak(cfg: &Config, daemon: Daemon, models: &std::path::Path, budget: u64, sizes: Vec<(String, u64)>) -> Result<Report> {
-    for (name, _, _) in MODELS {
-        request_ok(&daemon, name)?;
-    }
+    warm_up(&daemon)?;
     let start = unload_all(&daemon)?;
     let log = daemon.log.display().to_string();
     let names: Vec<String> = MODELS.iter().map(|(n, _, _)| (*n).to_string()).collect();

@@ -83,7 +83,7 @@ pub struct Report {
     pub budget: u64,
     /// Calibrated size of each model (bytes charged after one request).
     pub sizes: Vec<(String, u64)>,
-    /// After warm-up and unloading everything.
+    /// After the warm-up and unloading everything.
     pub start: Memory,
     /// After the load and unloading everything.
     pub end: Memory,
@@ -99,6 +99,10 @@ fn drift_ok(start: u64, end: u64) -> bool {
     end <= start + (start / 20).max(1 << 20)
 }
 
+/// How far above its start the RSS may end after unloading everything (see
+/// [`Report::violations`]).
+const RSS_GUARD_PERCENT: u64 = 10;
+
 fn mib(b: u64) -> String {
     format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0))
 }
@@ -106,10 +110,12 @@ fn mib(b: u64) -> String {
 impl Report {
     /// Every must-be-zero that is not.
     ///
-    /// The process's RSS after unloading everything is reported, not judged: it ends 8-18 MiB
-    /// above its start after 80-300 requests (glibc arenas of the request threads account for
-    /// about a third: `MALLOC_ARENA_MAX=2` brings +12 MiB to +8 MiB), while MLX's own memory
-    /// returns exactly to its start. The rest is not yet explained (docs/reliability.md).
+    /// MLX's active memory must return to its start (after the warm-up) within 5% or 1 MiB.
+    /// The process's RSS is held to a looser guard, 10% (`RSS_GUARD_PERCENT`): after the
+    /// daemon fixed glibc's thresholds (`platform::tune_allocator`) it ends 0.9-1.0 MiB above
+    /// a 34.5 MiB start at 80 requests but 1.1-1.9 MiB at 300-1000 (heap fragments and the
+    /// stacks and arenas of threads the load started), past 5% in half the longer runs. The
+    /// guard catches the retention it replaced (+10 to +36 MiB). docs/reliability.md.
     pub fn violations(&self) -> Vec<String> {
         let s = &self.stats;
         let mut v = Vec::new();
@@ -124,6 +130,9 @@ impl Report {
         }
         if !drift_ok(self.start.mlx_active, self.end.mlx_active) {
             v.push(format!("MLX active memory grew from {} to {}", mib(self.start.mlx_active), mib(self.end.mlx_active)));
+        }
+        if self.end.rss > self.start.rss + self.start.rss * RSS_GUARD_PERCENT / 100 {
+            v.push(format!("RSS grew from {} to {} after unloading everything (over {RSS_GUARD_PERCENT}%)", mib(self.start.rss), mib(self.end.rss)));
         }
         if s.samples == 0 {
             v.push("no /api/ps samples were taken".into());
@@ -157,7 +166,7 @@ impl Report {
         row("longest time to first byte", format!("{:.2}s", sorted.last().copied().unwrap_or_default().as_secs_f64()));
         row("MLX active start -> end (within 5%)", format!("{} -> {}", mib(self.start.mlx_active), mib(self.end.mlx_active)));
         row("MLX cache start -> end", format!("{} -> {}", mib(self.start.mlx_cache), mib(self.end.mlx_cache)));
-        row("RSS start -> end (reported; see below)", format!("{} -> {}", mib(self.start.rss), mib(self.end.rss)));
+        row("RSS start -> end (within 10%)", format!("{} -> {}", mib(self.start.rss), mib(self.end.rss)));
         row("peak RSS", mib(s.peak_rss));
         row("wall time", format!("{:.1}s", self.elapsed.as_secs_f64()));
         let sizes: Vec<String> = self.sizes.iter().map(|(n, b)| format!("{n} {}", mib(*b))).collect();
