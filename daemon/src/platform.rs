@@ -60,27 +60,16 @@ pub fn unified_memory() -> bool {
     cfg!(all(target_os = "macos", target_arch = "aarch64"))
 }
 
-/// Largest allocation glibc serves from its heaps; larger ones get their own mapping, which
-/// `free` unmaps at once. 128 KiB is glibc's own starting value.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MMAP_THRESHOLD: libc::c_int = 128 * 1024;
-/// Free space at the top of a heap beyond which `free` hands it back. glibc's starting value.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const TRIM_THRESHOLD: libc::c_int = 128 * 1024;
-
-/// Fixes glibc's mmap and trim thresholds at their starting values (call once, before any
-/// thread starts). Left alone, glibc raises both each time a mapped block is freed, up to
-/// 32 MiB and 64 MiB: after the first model is freed, blocks of up to that size (MLX's CPU
-/// buffers among them) come from the per-thread arenas, and the free space at the top of a
-/// thread's arena stays resident until it passes 64 MiB. `malloc_trim` does not reach those
-/// tops (it trims only the main arena's), so every model unload left 5-25 MiB of free memory
-/// resident in the engine's and the request threads' arenas. A `GLIBC_TUNABLES` that sets any
-/// `glibc.malloc.` tunable wins over this.
-///
-/// Cost, not yet settled: MLX's CPU buffers over 128 KiB are now mapped and faulted in afresh
-/// each time. The engine's `generate` example (SmolLM2-135M, debug build, a shared 2-core
-/// machine, noisy) ran prefill at 244-257 tok/s against 288-292 with the q4 model and decode
-/// at 12.2-13.1 tok/s against 13.3-14.0; the f32 model's prefill did not move.
+/// Puts every thread's allocations in glibc's one main arena (call once, before any thread
+/// starts), so that `malloc_trim` at an unload reaches all freed memory. With the default
+/// per-thread arenas, the free space at the top of a thread's arena stays resident
+/// (`malloc_trim` releases only the main arena's top), and after the soak's 300 requests the
+/// daemon's RSS ended +1% to +92% above its start after unloading everything (43.9 -> 84.5 MiB
+/// in one run); with one arena it ends +7% to +8% (34.6 -> 37.1 MiB), at no measurable cost:
+/// 75.8 against 76.1 tok/s at 8 streams on the serving bench. Fixing glibc's mmap and trim
+/// thresholds at 128 KiB instead ended +4% to +5% but cost 12-17% of the decode throughput
+/// (every MLX buffer over 128 KiB was mapped and faulted in afresh), so it is not done. A
+/// `GLIBC_TUNABLES` that sets any `glibc.malloc.` tunable wins over this.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -90,8 +79,7 @@ pub fn tune_allocator() {
         #[allow(unsafe_code)]
         // SAFETY: mallopt only sets glibc's allocator parameters.
         unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
-            libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+            libc::mallopt(libc::M_ARENA_MAX, 1);
         }
     }
 }

@@ -19,6 +19,9 @@ const ENGINE_STOP_WAIT: Duration = Duration::from_secs(30);
 /// How often loaded models are checked for a deleted folder (see `Pool::forget_vanished`).
 const VANISHED_SWEEP: Duration = Duration::from_secs(1);
 
+/// MLX's buffer cache may hold at most the budget divided by this.
+const CACHE_SHARE_OF_BUDGET: u64 = 16;
+
 /// Runs the daemon until SIGINT/SIGTERM.
 pub fn run(flags: Flags) -> anyhow::Result<()> {
     crate::platform::tune_allocator();
@@ -67,6 +70,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         prefix_root: Some(settings.models_dir.join(".prefix-cache")),
     })
     .context("cannot start the engine thread")?;
+    // MLX keeps freed buffers for reuse; the pool bills that cache to the models in proportion
+    // to what they hold, so left unbounded it could carry the charged total past the budget
+    // while every model is busy (nothing to evict). A sixteenth of the budget bounds it.
+    ollmlx_engine::mlx::memory::set_cache_limit(usize::try_from(settings.memory_budget / CACHE_SHARE_OF_BUDGET).unwrap_or(usize::MAX));
     let pool = Pool::new(
         Arc::new(engine.clone()),
         PoolConfig {

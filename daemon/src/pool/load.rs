@@ -180,6 +180,13 @@ pub(super) async fn measure(inner: &Arc<Inner>) {
     let held: u64 = m.models.values().map(|u| u.weight_bytes + u.kv_bytes).sum();
     for (id, usage) in &m.models {
         if let Some(slot) = st.slots.get_mut(id) {
+            // An unloading model keeps the charge it had when its unload began: as its arrays
+            // are freed they move into MLX's buffer cache, and a share of that cache on top of
+            // the weights it still reports would bill the same bytes twice (the soak saw the
+            // pool's sum pass the budget by 0.8% this way while a model reloaded).
+            if matches!(slot.phase, Phase::Unloading) {
+                continue;
+            }
             slot.usage = *usage;
             // The buffer cache is shared; each model carries it in proportion to what it holds.
             let own = u128::from(usage.weight_bytes + usage.kv_bytes);

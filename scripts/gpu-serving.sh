@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The serving bench on the GPU machine (BENCHMARKS.md, "Serving"): ours vs mlx_lm.server on
+# random-weight 4-bit models of real shapes. Run there from the repo root, after
+# ../shared/device/prepare-mlx-cuda.sh staged the CUDA wheel (run 1 copies .mlx-cuda-1 to
+# /tmp/stage) and the binaries built here with OLLMLX_NO_OPENBLAS=1 were unpacked to $BIN:
+#
+#   scripts/gpu-serving.sh OUT_DIR SHAPE...     (SHAPE: llama-3.2-1b, llama-3.1-8b, ...)
+#
+# $BIN (default /tmp/gpubin) holds ollmlxd, the serving bench binary `serving` and `tok/`, the
+# SmolLM2 tokenizer files the shape models use.
+set -euo pipefail
+out=$1
+shift
+bin=${BIN:-/tmp/gpubin}
+if ! python3 -c 'import mlx.core as mx, sys; sys.exit(mx.default_device() != mx.gpu)' 2>/dev/null; then
+  bash .mlx-cuda-2/install.sh
+fi
+MLX_DIR=$(python3 -c 'import mlx; print(list(mlx.__path__)[0])')
+export LD_LIBRARY_PATH=$MLX_DIR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/gpu.txt"
+for shape in "$@"; do
+  dir=/tmp/models/$shape
+  [ -f "$dir/config.json" ] || python3 tests/fixtures/make_shape_model.py --shape "$shape" --bits 4 --tokenizer-from "$bin/tok" "$dir"
+  # Each bench bounded, so one slow shape still leaves the others' reports in $out.
+  timeout "${SHAPE_TIMEOUT:-280}" "$bin/serving" --model-dir "$dir" --ollmlxd "$bin/ollmlxd" --python python3 \
+    --no-openblas --peers ours,mlx_lm 2>&1 | tee "$out/serving-$shape.txt" || echo "serving bench on $shape ended with $?"
+done
