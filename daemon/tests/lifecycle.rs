@@ -80,16 +80,8 @@ fn store_with_tiny(dir: &Path) -> PathBuf {
 
 /// `program args…` with a clean environment pointing at `store` and `port`; stderr to a file.
 fn command(program: &str, args: &[&str], dir: &Path, store: &Path, port: u16, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("OLLMLX_HOST", format!("127.0.0.1:{port}"))
-        .env("OLLMLX_MODELS", store)
-        .env("OLLMLX_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    let mut cmd = common::isolated(program, dir, store, port);
+    cmd.args(args).stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }

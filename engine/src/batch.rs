@@ -77,6 +77,11 @@ pub fn step_streams(streams: &mut [(&mut TokenStream<'_>, usize)], prefill_budge
             step = Some(batch.begin_step(mlx::concatenate(&ids, 0)?)?);
         }
         let packed: Vec<usize> = fed.iter().copied().filter(|&i| !decoding[i]).collect();
+        // Each fed stream's row of the logits: the shared rows first, then the packed ones.
+        let mut logits_row = row_of;
+        for (k, &i) in packed.iter().enumerate() {
+            logits_row[i] = Some(n_rows + k);
+        }
         let inputs: Vec<&mlx::Array> = packed.iter().filter_map(|&i| feeds[i].as_ref().map(|f| &f.ids)).collect();
         let mut caches: Vec<&mut [crate::cache::LayerCache]> = Vec::with_capacity(packed.len());
         for (i, (stream, _)) in streams.iter_mut().enumerate() {
@@ -87,10 +92,8 @@ pub fn step_streams(streams: &mut [(&mut TokenStream<'_>, usize)], prefill_budge
         let logits = net.forward_last(step.as_mut(), &inputs, &mut caches)?;
         drop(step);
         batch.commit(&present);
-        let packed_row = |i: usize| n_rows + packed.iter().position(|&p| p == i).unwrap_or(0);
         for &i in &fed {
-            if feeds[i].as_ref().is_some_and(|f| f.samples) {
-                let row = row_of[i].unwrap_or_else(|| packed_row(i));
+            if let (Some(row), true) = (logits_row[i], feeds[i].as_ref().is_some_and(|f| f.samples)) {
                 streams[i].0.sample(&logits.slice_axis(0, row, row + 1)?)?;
             }
         }

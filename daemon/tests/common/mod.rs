@@ -71,15 +71,22 @@ pub fn free_port() -> u16 {
 /// `ollmlxd` with a clean environment: `home` as HOME, `store` as its store, listening on
 /// 127.0.0.1:`port`, its log into `log`.
 pub fn ollmlxd(home: &Path, store: &Path, port: u16, log: std::fs::File) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ollmlxd"));
+    let mut cmd = isolated(env!("CARGO_BIN_EXE_ollmlxd"), home, store, port);
+    cmd.stderr(Stdio::from(log));
+    cmd
+}
+
+/// `program` with a clean environment: PATH only, `home` as HOME, `store` as the store,
+/// 127.0.0.1:`port` as the daemon's address, info logging; stdout discarded.
+pub fn isolated(program: impl AsRef<std::ffi::OsStr>, home: &Path, store: &Path, port: u16) -> Command {
+    let mut cmd = Command::new(program);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", home)
         .env("OLLMLX_HOST", format!("127.0.0.1:{port}"))
         .env("OLLMLX_MODELS", store)
         .env("OLLMLX_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log));
+        .stdout(Stdio::null());
     cmd
 }
 
