@@ -84,6 +84,10 @@ pub struct StatusResponse {
     pub mlx_cache_bytes: u64,
     /// Resident set of the daemon process.
     pub process_rss_bytes: u64,
+    /// Bytes the C allocator has handed out and not had back (glibc only): what the daemon's
+    /// own heap holds, against the RSS that also counts mapped code and freed pages kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heap_in_use_bytes: Option<u64>,
     /// Extra cap on loaded models (0: none).
     pub max_loaded: usize,
     /// Requests waiting for a model.

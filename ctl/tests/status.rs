@@ -34,7 +34,7 @@ fn status_and_ps_snapshots() {
         ollmlxd [VERSION] at http://[HOST]
         up  [UPTIME] on cpu
         memory  [BAR] [SIZE] of [SIZE] budget ([PCT])
-        mlx  [SIZE] active, [SIZE] cache; process [SIZE] resident
+        mlx  [SIZE] active, [SIZE] cache; process [SIZE] resident, [SIZE] heap in use
         queue  0 waiting; most models loaded: no cap
 
         no models loaded
@@ -52,7 +52,7 @@ fn status_and_ps_snapshots() {
         ollmlxd [VERSION] at http://[HOST]
         up  [UPTIME] on cpu
         memory  [BAR] [SIZE] of [SIZE] budget ([PCT])
-        mlx  [SIZE] active, [SIZE] cache; process [SIZE] resident
+        mlx  [SIZE] active, [SIZE] cache; process [SIZE] resident, [SIZE] heap in use
         queue  0 waiting; most models loaded: no cap
 
         NAME  STATE  SIZE  KV  CONTEXT  REQUESTS  LAST USED  EXPIRES IN  PINNED

@@ -32,6 +32,11 @@ const EVENT_BUFFER: usize = 64;
 /// How long the loop sleeps when every live sequence waits for a slow client.
 const PAUSED_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
 
+/// How long the engine waits with nothing to do before handing the allocator's freed pages
+/// back to the system (`allocator::release_free`), rather than leaving an idle daemon holding
+/// them for the allocator's own decay time.
+const IDLE_TRIM_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A request to the engine thread.
 enum Command {
     Estimate { path: PathBuf, reply: oneshot::Sender<Result<Estimate, String>> },
@@ -162,9 +167,21 @@ struct EngineLoop {
 impl EngineLoop {
     fn run(mut self, rx: &mpsc::Receiver<Command>) {
         let mut stepped = true;
+        // Whether anything ran since freed memory was last released.
+        let mut worked = false;
         loop {
             let busy = self.models.values().any(|r| r.with_dependent(|_, live| !live.seqs.is_empty()));
-            let cmd = if !busy {
+            let cmd = if !busy && worked {
+                match rx.recv_timeout(IDLE_TRIM_AFTER) {
+                    Ok(c) => Some(c),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        crate::allocator::release_free();
+                        worked = false;
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            } else if !busy {
                 match rx.recv() {
                     Ok(c) => Some(c),
                     Err(_) => return,
@@ -192,6 +209,7 @@ impl EngineLoop {
                 Some(c) => self.handle(c),
                 None => stepped = self.step_all(),
             }
+            worked = true;
         }
     }
 
@@ -213,7 +231,7 @@ impl EngineLoop {
                 // Freed buffers sit in MLX's cache, then in the C allocator, until released;
                 // release both so the memory really returns to the system.
                 ollmlx_engine::mlx::memory::clear_cache();
-                crate::platform::release_free_heap();
+                crate::allocator::release_free();
                 let _ = reply.send(());
             }
             Command::Measure { reply } => {

@@ -11,6 +11,7 @@
 //! Not here: model math (engine crate), naming and files (store crate), wire types (api crate).
 #![deny(unsafe_code)]
 
+pub mod allocator;
 pub mod config;
 pub mod engine_thread;
 pub mod env;

@@ -24,7 +24,6 @@ const CACHE_SHARE_OF_BUDGET: u64 = 16;
 
 /// Runs the daemon until SIGINT/SIGTERM.
 pub fn run(flags: Flags) -> anyhow::Result<()> {
-    crate::platform::tune_allocator();
     let settings = Settings::load(flags, crate::platform::total_memory())?;
     init_logging(settings.log_file.as_deref())?;
     // Few worker threads: the HTTP side only shuffles bytes; MLX has its own thread.

@@ -47,10 +47,11 @@ pub fn render_status(s: &StatusResponse, url: &str, now: DateTime<FixedOffset>) 
     );
     let _ = writeln!(
         out,
-        "mlx      {} active, {} cache; process {} resident",
+        "mlx      {} active, {} cache; process {} resident{}",
         table::bytes(s.mlx_active_bytes),
         table::bytes(s.mlx_cache_bytes),
-        table::bytes(s.process_rss_bytes)
+        table::bytes(s.process_rss_bytes),
+        s.heap_in_use_bytes.map(|b| format!(", {} heap in use", table::bytes(b))).unwrap_or_default()
     );
     let cap = if s.max_loaded == 0 { "no cap".to_string() } else { s.max_loaded.to_string() };
     let _ = writeln!(out, "queue    {} waiting; most models loaded: {cap}", s.queued);
@@ -178,6 +179,7 @@ mod tests {
             mlx_active_bytes: 240_000_000,
             mlx_cache_bytes: 10_000_000,
             process_rss_bytes: 400_000_000,
+            heap_in_use_bytes: Some(3_000_000),
             max_loaded: 0,
             queued: 1,
             models: vec![model("a/b:latest", "ready", 0, false), model("c/d:q4", "ready", 2, true), model("e/f:latest", "loading", 1, false)],
@@ -189,7 +191,7 @@ mod tests {
         ollmlxd 0.1.0 at http://127.0.0.1:11434
         up       2 hours on gpu: Apple M2
         memory   [########----------------------] 250 MB of 1 GB budget (25%)
-        mlx      240 MB active, 10 MB cache; process 400 MB resident
+        mlx      240 MB active, 10 MB cache; process 400 MB resident, 3 MB heap in use
         queue    1 waiting; most models loaded: no cap
 
         NAME         STATE     SIZE    KV       CONTEXT   REQUESTS   LAST USED        EXPIRES IN   PINNED

@@ -83,6 +83,7 @@ pub async fn status(State(app): State<AppState>) -> Response {
         mlx_active_bytes: view.mlx_active,
         mlx_cache_bytes: view.mlx_cache,
         process_rss_bytes: crate::platform::process_rss(),
+        heap_in_use_bytes: crate::allocator::in_use(),
         max_loaded: app.settings.max_loaded.unwrap_or(0),
         queued: view.queued,
         models,

@@ -244,6 +244,7 @@ fn unload_all(d: &Daemon) -> Result<Memory> {
         mlx_active: status["mlx_active_bytes"].as_u64().unwrap_or(0),
         mlx_cache: status["mlx_cache_bytes"].as_u64().unwrap_or(0),
         rss: d.rss().context("reading the daemon's RSS")?,
+        heap: status["heap_in_use_bytes"].as_u64(),
     })
 }
 
