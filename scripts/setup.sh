@@ -79,6 +79,10 @@ if [ "$OS" = "Linux" ]; then
             "(e.g. dnf install openblas) for fast CPU inference"
     fi
 fi
+# The daemon's allocator (jemalloc, daemon/src/allocator.rs) is built from source with make.
+if [ "$OS" = "Linux" ] && ! command -v make >/dev/null 2>&1; then
+    if [ -f /etc/debian_version ]; then apt_install make; else die "make not found; install it (jemalloc is built with it)"; fi
+fi
 
 # --- 2. The venv.
 if [ ! -x "$PY" ]; then
