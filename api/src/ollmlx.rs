@@ -84,8 +84,9 @@ pub struct StatusResponse {
     pub mlx_cache_bytes: u64,
     /// Resident set of the daemon process.
     pub process_rss_bytes: u64,
-    /// Bytes the C allocator has handed out and not had back (glibc only): what the daemon's
-    /// own heap holds, against the RSS that also counts mapped code and freed pages kept.
+    /// Bytes the daemon's allocator has handed out and not had back (jemalloc's
+    /// `stats.allocated`; absent where the system allocator is used, as on macOS): what the
+    /// daemon holds, against the RSS that also counts mapped code and freed pages kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heap_in_use_bytes: Option<u64>,
     /// Extra cap on loaded models (0: none).
