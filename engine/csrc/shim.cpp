@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "mlx/mlx.h"
+#include "mlx/backend/cuda/cuda.h"
 
 namespace mx = mlx::core;
 
@@ -323,6 +324,33 @@ int ox_quantize(ox_array w, int group_size, int bits, ox_array* wq, ox_array* sc
 }
 
 // ---- fast kernels ----------------------------------------------------------------------------
+
+// The few-row 4-bit matmul of kernels/qmv_rows.cu (CUDA only; the caller checks). `x` is
+// [M, K] with 2 <= M <= 16 and K a multiple of 64; MLX compiles the kernel (NVRTC) on first use
+// for each dtype and group size.
+int ox_qmv_rows(ox_array x, ox_array w, ox_array scales, ox_array biases, int group_size, const char* source,
+                ox_array* out) {
+  OX_TRY({
+    static const mx::fast::CustomKernelFunction kernel =
+        mx::fast::cuda_kernel("ollmlx_qmv_rows", {"x", "w", "scales", "biases"}, {"y"}, source);
+    const int m = x->shape(0);
+    const int n = w->shape(0);
+    if (x->ndim() != 2 || m < 2 || m > 16) throw std::invalid_argument("qmv_rows takes [M, K] with 2 <= M <= 16");
+    // A block of 8 warps per 16 output columns (the kernel's WARPS).
+    const int threads = 32 * 8;
+    auto outs = kernel({*x, *w, *scales, *biases}, {{m, n}}, {x->dtype()}, {threads, (n + 15) / 16, 1}, {threads, 1, 1},
+                       {{"T", x->dtype()}, {"BF16", x->dtype() == mx::bfloat16}, {"G", group_size}}, std::nullopt, false,
+                       {});
+    put(out, std::move(outs.at(0)));
+  })
+}
+int ox_cuda_available(void) {
+  try {
+    return mx::cu::is_available() ? 1 : 0;
+  } catch (...) {
+    return 0;
+  }
+}
 
 int ox_rms_norm(ox_array x, ox_array w, float eps, ox_array* out) {
   OX_TRY(put(out, mx::fast::rms_norm(*x, opt(w), eps)))

@@ -9,6 +9,8 @@ use crate::decode::TokenStream;
 use crate::error::{EngineError, Result};
 use crate::generate::Generation;
 use crate::mlx;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// MLX's buffer cache is returned every this many tokens of a sequence, as mlx-lm does.
 const CLEAR_CACHE_EVERY: usize = 256;
@@ -16,6 +18,35 @@ const CLEAR_CACHE_EVERY: usize = 256;
 /// Decoding sequences share the network's batched KV buffer from this many on; below it,
 /// one sequence decodes over its own cache exactly as it would alone.
 const MIN_SHARED_ROWS: usize = 2;
+
+/// Where the time of batched steps went, summed over the process (benchmarks read it to tell
+/// host-side cost from device time).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepTimes {
+    /// Steps that ran a forward pass.
+    pub steps: u64,
+    /// Building the step's graph: feeds, batch joins and leaves, the forward pass, sampling.
+    pub build: Duration,
+    /// `async_eval`: MLX's host side of launching the step's work.
+    pub dispatch: Duration,
+    /// Reading the tokens: waiting for the device, then the per-sequence bookkeeping.
+    pub wait: Duration,
+}
+
+static STEPS: AtomicU64 = AtomicU64::new(0);
+static BUILD_NS: AtomicU64 = AtomicU64::new(0);
+static DISPATCH_NS: AtomicU64 = AtomicU64::new(0);
+static WAIT_NS: AtomicU64 = AtomicU64::new(0);
+
+/// The step times summed so far.
+pub fn step_times() -> StepTimes {
+    let d = |a: &AtomicU64| Duration::from_nanos(a.load(Ordering::Relaxed));
+    StepTimes { steps: STEPS.load(Ordering::Relaxed), build: d(&BUILD_NS), dispatch: d(&DISPATCH_NS), wait: d(&WAIT_NS) }
+}
+
+fn add(counter: &AtomicU64, from: Instant, to: Instant) {
+    counter.fetch_add(u64::try_from((to - from).as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+}
 
 /// Runs one batched step over `streams` (each with how many more tokens it wants) and returns
 /// the token each one read this step (`None` while a prompt is being processed, or for a
@@ -28,6 +59,8 @@ const MIN_SHARED_ROWS: usize = 2;
 /// the first step it does not decode.
 pub fn step_streams(streams: &mut [(&mut TokenStream<'_>, usize)], prefill_budget: usize) -> Result<Vec<Option<u32>>> {
     let Some(net) = streams.first().map(|(s, _)| s.network()) else { return Ok(Vec::new()) };
+    let started = Instant::now();
+    let mut launched = None;
     if streams.iter().any(|(s, _)| !std::ptr::eq(s.network(), net)) {
         return Err(EngineError::InvalidOption { name: "batch", message: "sequences of different models cannot share a step".into() });
     }
@@ -98,7 +131,13 @@ pub fn step_streams(streams: &mut [(&mut TokenStream<'_>, usize)], prefill_budge
             }
         }
         let pending: Vec<&mlx::Array> = fed.iter().flat_map(|&i| streams[i].0.pending_arrays()).collect();
+        let built = Instant::now();
         mlx::async_eval(&pending)?;
+        let now = Instant::now();
+        add(&BUILD_NS, started, built);
+        add(&DISPATCH_NS, built, now);
+        STEPS.fetch_add(1, Ordering::Relaxed);
+        launched = Some(now);
     }
     drop(batch);
     let mut tokens = Vec::with_capacity(streams.len());
@@ -110,6 +149,9 @@ pub fn step_streams(streams: &mut [(&mut TokenStream<'_>, usize)], prefill_budge
     }
     if clear || feeds.iter().flatten().any(|f| !f.samples) {
         mlx::memory::clear_cache();
+    }
+    if let Some(from) = launched {
+        add(&WAIT_NS, from, Instant::now());
     }
     Ok(tokens)
 }

@@ -21,7 +21,7 @@ mod prefix;
 mod sample;
 mod weights;
 
-pub use batch::{step_generations, step_streams};
+pub use batch::{step_generations, step_streams, step_times, StepTimes};
 pub use cache::LayerCache;
 pub use prefix::PrefixCache;
 pub use decode::{TokenConstraint, TokenStream, PREFILL_STEP};

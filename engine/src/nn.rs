@@ -208,9 +208,15 @@ impl Linear {
     pub fn forward(&self, x: &Array) -> Result<Array> {
         let (y, bias) = match self {
             Linear::Dense { weight, bias } => (x.matmul(&weight.transpose(&[1, 0])?)?, bias),
-            Linear::Quantized { weight, scales, biases, bias, spec } => {
-                (mlx::quantized_matmul(x, weight, scales, Some(biases), true, spec.group_size, spec.bits)?, bias)
-            }
+            Linear::Quantized { weight, scales, biases, bias, spec } => match few_rows(x, weight, spec) {
+                Some((m, k)) => {
+                    let y = mlx::qmv_rows(&x.reshape(&[m, k])?, weight, scales, biases, spec.group_size)?;
+                    let mut shape: Vec<i32> = x.shape().iter().map(|&d| d as i32).collect();
+                    *shape.last_mut().expect("x has a last axis") = weight.dim(0) as i32;
+                    (y.reshape(&shape)?, bias)
+                }
+                None => (mlx::quantized_matmul(x, weight, scales, Some(biases), true, spec.group_size, spec.bits)?, bias),
+            },
         };
         Ok(match bias {
             Some(b) => y.add(b)?,
@@ -227,6 +233,36 @@ impl Linear {
             }
         }
     }
+}
+
+/// `(rows, K)` when `x @ w.T` is a decode step of a few sequences that [`mlx::qmv_rows`] computes
+/// (on CUDA, 4-bit weights); `None` leaves it to MLX's `quantized_matmul`. One row stays with MLX
+/// too: its one-row kernel is as fast, and a lone sequence keeps exactly mlx-lm's arithmetic.
+fn few_rows(x: &Array, w: &Array, spec: &QuantSpec) -> Option<(i32, i32)> {
+    let k = *x.shape().last()?;
+    let rows = x.size() / k.max(1);
+    let fits = spec.bits == 4
+        && matches!(spec.group_size, 32 | 64 | 128)
+        && k % 64 == 0
+        && w.ndim() == 2
+        && (2..=mlx::QMV_ROWS_MAX).contains(&rows)
+        && matches!(x.dtype(), mlx::Dtype::Bfloat16 | mlx::Dtype::Float16);
+    (fits && mlx::qmv_rows_available()).then(|| (rows as i32, k as i32))
+}
+
+/// Compiles [`mlx::qmv_rows`] for a model's activation dtype and quantization while the model
+/// loads, so the first batched step does not stall on MLX's run-time compile (seconds).
+pub(crate) fn warm_few_rows(dtype: mlx::Dtype, spec: Option<QuantSpec>) -> Result<()> {
+    let Some(spec) = spec.filter(|s| s.bits == 4 && matches!(s.group_size, 32 | 64 | 128)) else { return Ok(()) };
+    if !mlx::qmv_rows_available() || !matches!(dtype, mlx::Dtype::Bfloat16 | mlx::Dtype::Float16) {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let (w, scales, biases) = mlx::quantize(&mlx::zeros(&[16, 128], dtype)?, spec.group_size, 4)?;
+    let y = mlx::qmv_rows(&mlx::zeros(&[2, 128], dtype)?, &w, &scales, &biases, spec.group_size)?;
+    mlx::eval(&[&y])?;
+    tracing::debug!(elapsed = ?started.elapsed(), "few-row matmul kernel ready");
+    Ok(())
 }
 
 /// A token embedding, stored like a linear layer so a tied head can reuse it.

@@ -78,3 +78,30 @@ pub fn scaled_dot_product_attention(
     let mode = CString::new(mode).expect("static mask mode has no NUL");
     call_out!(ox_sdpa(q.raw(), k.raw(), v.raw(), scale, mode.as_ptr(), arr))
 }
+
+/// The CUDA source of [`qmv_rows`] (MLX compiles it at run time).
+const QMV_ROWS_SOURCE: &str = concat!(include_str!("kernels/qmv_rows.cu"), "\0");
+
+/// Most rows [`qmv_rows`] takes (two tensor-core tiles of 8).
+pub const QMV_ROWS_MAX: usize = 16;
+
+/// Whether [`qmv_rows`] can run: the CUDA backend is the default device, and
+/// `OLLMLX_QMV_ROWS=0` (for side-by-side measures against MLX's own dispatch) is not set.
+pub fn qmv_rows_available() -> bool {
+    static CUDA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *CUDA.get_or_init(|| {
+        // SAFETY: plain query; the shim catches everything.
+        let cuda = unsafe { super::sys::ox_cuda_available() } == 1;
+        cuda && std::env::var("OLLMLX_QMV_ROWS").map_or(true, |v| v != "0")
+    }) && super::Device::default_device() == super::Device::Gpu
+}
+
+/// `x @ dequantize(w).T` for `x` of `[M, K]`, 2 <= M <= [`QMV_ROWS_MAX`], and 4-bit affine
+/// weights `[N, K/8]` with `group_size` (32, 64 or 128) and biases; K a multiple of 64. A CUDA
+/// kernel of ours that reads and dequantizes each weight once for all rows and multiplies on the
+/// tensor cores, where MLX's CUDA dispatch runs its one-row kernel once per row below 8 rows and
+/// a tiled kernel with too few blocks to keep the memory busy from 8 (BENCHMARKS.md, "Serving on
+/// the GPU"). Only where [`qmv_rows_available`].
+pub fn qmv_rows(x: &Array, w: &Array, scales: &Array, biases: &Array, group_size: i32) -> Result<Array> {
+    call_out!(ox_qmv_rows(x.raw(), w.raw(), scales.raw(), biases.raw(), group_size, QMV_ROWS_SOURCE.as_ptr().cast()))
+}
