@@ -8,9 +8,11 @@ shapes. Run where MLX has a CUDA GPU:
 Caveat: the 20 calls of one timed eval do not depend on each other, and MLX's CUDA graph lets
 independent kernels overlap, so a kernel with too few blocks looks faster here than in a model,
 where each matmul waits for the one before. The engine's batch bench is the real measure."""
-import sys, time, mlx.core as mx
+import os, sys, time, mlx.core as mx
 
 SOURCE = open(sys.argv[1]).read() if len(sys.argv) > 1 else None
+# QMV_CHECK_ONLY=1: compare with quantized_matmul for group sizes 32, 64 and 128, no timings.
+CHECK_ONLY = os.environ.get("QMV_CHECK_ONLY") == "1"
 
 
 def kernel():
@@ -40,6 +42,19 @@ def bench(f, reps=20, n=10):
 
 
 k = kernel()
+if CHECK_ONLY:
+    for group in [32, 64, 128]:
+        for (N, K) in [(203, 256), (4096, 4096), (1024, 14336)]:
+            w = (mx.random.normal((N, K)) * 0.02).astype(mx.bfloat16)
+            wq, s, b = mx.quantize(w, group_size=group, bits=4)
+            errs = []
+            for M in [2, 3, 5, 8, 9, 16]:
+                x = mx.random.normal((M, K)).astype(mx.bfloat16)
+                ref = mx.quantized_matmul(x, wq, s, b, transpose=True, group_size=group, bits=4).astype(mx.float32)
+                ours = qmv_rows(k, x, wq, s, b, group).astype(mx.float32)
+                errs.append((mx.max(mx.abs(ours - ref)) / mx.max(mx.abs(ref))).item())
+            print(f"group {group} W {N}x{K}: max relative error over M=2..16 {max(errs):.1e}", flush=True)
+    sys.exit(0)
 # Four copies of each weight, used in turn, so a matrix is not still in L2 from the call before
 # (as in a real step, where every layer has its own weights).
 for (N, K) in [(2048, 2048), (512, 2048), (8192, 2048), (2048, 8192), (4096, 4096), (1024, 4096), (14336, 4096), (4096, 14336), (128256, 4096)]:
