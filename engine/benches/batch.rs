@@ -9,7 +9,11 @@
 //! Prints, per N: milliseconds per decode step, aggregate decode tokens/s and the ratio to one
 //! sequence. Set against the serving bench's numbers, it tells the engine's share of a gap
 //! from the daemon's.
+#[path = "common/prompt_ids.rs"]
+mod prompt_ids;
+
 use ollmlx_engine::mlx;
+use prompt_ids::prompt_ids;
 use ollmlx_engine::{step_generations, step_times, Event, GenerateParams, Generation, LoadOptions, Model, PREFILL_STEP};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -43,25 +47,13 @@ fn parse() -> Args {
     a
 }
 
-/// A different prompt per sequence, of slightly different lengths (as real requests are).
-fn prompt(seq: usize, n: usize, vocab: usize) -> Vec<u32> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ (seq as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
-    (0..n + seq * 3)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % vocab as u64) as u32
-        })
-        .collect()
-}
-
 /// Decode steps and their time, once every sequence has its first token.
 fn run(model: &Model, n: usize, prompt_tokens: usize, gen: usize) -> (usize, f64, (f64, f64, f64)) {
     let vocab = model.info().vocab_size;
     let mut gens: Vec<Generation<'_>> = (0..n)
         .map(|i| {
-            let params = GenerateParams { prompt: prompt(i, prompt_tokens, vocab), max_tokens: Some(gen), ignore_eos: true, ..Default::default() };
+            // A different prompt per sequence, of slightly different lengths (as real requests are).
+            let params = GenerateParams { prompt: prompt_ids(i as u64 + 1, prompt_tokens + i * 3, vocab), max_tokens: Some(gen), ignore_eos: true, ..Default::default() };
             Generation::new(model, params).expect("generation")
         })
         .collect();

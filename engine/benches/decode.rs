@@ -9,7 +9,11 @@
 //! (generated tokens / time after the first token, mlx-lm's formula), time to first token and
 //! MLX peak memory. `--stock-model` additionally runs mlx-lm as shipped (quantized model as stored,
 //! the wheel's bundled BLAS) to show what the CPU policy (f32 + OpenBLAS) gains.
+#[path = "common/prompt_ids.rs"]
+mod prompt_ids;
+
 use ollmlx_engine::mlx::{self, memory};
+use prompt_ids::prompt_ids;
 use ollmlx_engine::{Event, GenerateParams, Generation, LoadOptions, Model};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -81,18 +85,6 @@ fn parse() -> Args {
 }
 
 /// Deterministic prompt ids (xorshift), the same for both sides through a JSON file.
-fn prompt_ids(n: usize, vocab: usize) -> Vec<u32> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % vocab as u64) as u32
-        })
-        .collect()
-}
-
 fn ours_once(model: &Model, prompt: &[u32], gen: usize) -> Run {
     memory::reset_peak();
     let params = GenerateParams { prompt: prompt.to_vec(), max_tokens: Some(gen), ignore_eos: true, ..Default::default() };
@@ -164,7 +156,7 @@ fn row(name: &str, r: &Run) {
 fn main() {
     let args = parse();
     let model = Model::load(&args.model, &LoadOptions::default()).expect("loading the model");
-    let prompt = prompt_ids(args.prompt_tokens, model.info().vocab_size);
+    let prompt = prompt_ids(0, args.prompt_tokens, model.info().vocab_size);
     let ids_file = std::env::temp_dir().join(format!("ollmlx-bench-prompt-{}.json", std::process::id()));
     std::fs::write(&ids_file, serde_json::to_string(&prompt).expect("json")).expect("writing the prompt");
     let device = mlx::device_info().map(|d| format!("{:?} {}", d.device, d.name)).unwrap_or_default();
