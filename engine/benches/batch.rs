@@ -83,7 +83,8 @@ fn run(model: &Model, n: usize, prompt_tokens: usize, gen: usize) -> (usize, f64
         }
     }
     let end = step_times();
-    let per_step = |a: std::time::Duration, b: std::time::Duration| (a - b).as_secs_f64() * 1e3 / (end.steps - times.steps).max(1) as f64;
+    // Per decode step as counted above, so the three parts add up to the step time.
+    let per_step = |a: std::time::Duration, b: std::time::Duration| (a - b).as_secs_f64() * 1e3 / steps.max(1) as f64;
     let split = (per_step(end.build, times.build), per_step(end.dispatch, times.dispatch), per_step(end.wait, times.wait));
     (steps, start.map_or(0.0, |s| s.elapsed().as_secs_f64()), split)
 }
