@@ -128,7 +128,7 @@ impl Network {
             rope_theta: base.rope_theta,
         };
         drop(weights);
-        crate::nn::warm_few_rows(compute_dtype, quant.default_spec())?;
+        crate::nn::warm_few_rows(compute_dtype, quant.default_spec());
         Ok(Network { arch, info, weight_bytes, compute_dtype, batch: Mutex::default() })
     }
 

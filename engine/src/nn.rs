@@ -251,18 +251,27 @@ fn few_rows(x: &Array, w: &Array, spec: &QuantSpec) -> Option<(i32, i32)> {
 }
 
 /// Compiles [`mlx::qmv_rows`] for a model's activation dtype and quantization while the model
-/// loads, so the first batched step does not stall on MLX's run-time compile (seconds).
-pub(crate) fn warm_few_rows(dtype: mlx::Dtype, spec: Option<QuantSpec>) -> Result<()> {
-    let Some(spec) = spec.filter(|s| s.bits == 4 && matches!(s.group_size, 32 | 64 | 128)) else { return Ok(()) };
+/// loads, so the first batched step does not stall on MLX's run-time compile (seconds). Where
+/// it cannot compile or run (a GPU without bf16/f16 tensor-core mma), the process leaves those
+/// matmuls to MLX instead of failing the load.
+pub(crate) fn warm_few_rows(dtype: mlx::Dtype, spec: Option<QuantSpec>) {
+    let Some(spec) = spec.filter(|s| s.bits == 4 && matches!(s.group_size, 32 | 64 | 128)) else { return };
     if !mlx::qmv_rows_available() || !matches!(dtype, mlx::Dtype::Bfloat16 | mlx::Dtype::Float16) {
-        return Ok(());
+        return;
     }
     let started = std::time::Instant::now();
-    let (w, scales, biases) = mlx::quantize(&mlx::zeros(&[16, 128], dtype)?, spec.group_size, 4)?;
-    let y = mlx::qmv_rows(&mlx::zeros(&[2, 128], dtype)?, &w, &scales, &biases, spec.group_size)?;
-    mlx::eval(&[&y])?;
-    tracing::debug!(elapsed = ?started.elapsed(), "few-row matmul kernel ready");
-    Ok(())
+    let compiled = (|| -> Result<()> {
+        let (w, scales, biases) = mlx::quantize(&mlx::zeros(&[16, 128], dtype)?, spec.group_size, 4)?;
+        let y = mlx::qmv_rows(&mlx::zeros(&[2, 128], dtype)?, &w, &scales, &biases, spec.group_size)?;
+        Ok(mlx::eval(&[&y])?)
+    })();
+    match compiled {
+        Ok(()) => tracing::debug!(elapsed = ?started.elapsed(), "few-row matmul kernel ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "the few-row matmul kernel does not run here; MLX's kernels serve batches");
+            mlx::disable_qmv_rows();
+        }
+    }
 }
 
 /// A token embedding, stored like a linear layer so a tied head can reuse it.

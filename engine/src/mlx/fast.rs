@@ -85,15 +85,25 @@ const QMV_ROWS_SOURCE: &str = concat!(include_str!("kernels/qmv_rows.cu"), "\0")
 /// Most rows [`qmv_rows`] takes (two tensor-core tiles of 8).
 pub const QMV_ROWS_MAX: usize = 16;
 
-/// Whether [`qmv_rows`] can run: the CUDA backend is the default device, and
-/// `OLLMLX_QMV_ROWS=0` (for side-by-side measures against MLX's own dispatch) is not set.
+/// Set when [`qmv_rows`] failed to compile or run here (a GPU without bf16/f16 mma, say).
+static QMV_ROWS_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether [`qmv_rows`] can run: the CUDA backend is the default device, the kernel has not
+/// failed here ([`disable_qmv_rows`]), and `OLLMLX_QMV_ROWS=0` (for side-by-side measures
+/// against MLX's own dispatch) is not set.
 pub fn qmv_rows_available() -> bool {
     static CUDA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *CUDA.get_or_init(|| {
         // SAFETY: plain query; the shim catches everything.
         let cuda = unsafe { super::sys::ox_cuda_available() } == 1;
         cuda && std::env::var("OLLMLX_QMV_ROWS").map_or(true, |v| v != "0")
-    }) && super::Device::default_device() == super::Device::Gpu
+    }) && !QMV_ROWS_OFF.load(std::sync::atomic::Ordering::Relaxed)
+        && super::Device::default_device() == super::Device::Gpu
+}
+
+/// Leaves every few-row matmul of this process to MLX's kernels.
+pub fn disable_qmv_rows() {
+    QMV_ROWS_OFF.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// `x @ dequantize(w).T` for `x` of `[M, K]`, 2 <= M <= [`QMV_ROWS_MAX`], and 4-bit affine
