@@ -6,8 +6,11 @@
 #
 #   scripts/gpu-serving.sh OUT_DIR SHAPE...     (SHAPE: llama-3.2-1b, llama-3.1-8b, ...)
 #
-# $BIN (default /tmp/gpubin) holds ollmlxd, the serving bench binary `serving` and `tok/`, the
-# SmolLM2 tokenizer files the shape models use.
+# $BIN (default /tmp/gpubin) holds ollmlxd, the serving bench binary `serving`, the engine's
+# batch bench binary `batch` (optional) and `tok/`, the SmolLM2 tokenizer files the shape models
+# use. First the few-row CUDA kernel is checked against MLX's quantized_matmul (the run stops if
+# it disagrees); then, per shape, the engine batch bench with and without it, and the serving
+# bench. PEERS (default ours,mlx_lm) picks the servers.
 set -euo pipefail
 out=$1
 shift
@@ -18,14 +21,21 @@ fi
 MLX_DIR=$(python3 -c 'import mlx; print(list(mlx.__path__)[0])')
 export LD_LIBRARY_PATH=$MLX_DIR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/gpu.txt"
+QMV_CHECK_ONLY=1 python3 scripts/gpu-qmv-rows.py engine/src/mlx/kernels/qmv_rows.cu | tee "$out/qmv-check.txt"
 for shape in "$@"; do
   dir=/tmp/models/$shape
   [ -f "$dir/config.json" ] || python3 tests/fixtures/make_shape_model.py --shape "$shape" --bits 4 --tokenizer-from "$bin/tok" "$dir"
+  if [ -x "$bin/batch" ]; then
+    for q in 1 0; do
+      OLLMLX_QMV_ROWS=$q timeout 120 "$bin/batch" --model "$dir" --streams 1,4,8,16 --gen-tokens 48 \
+        | tee "$out/batch-$shape-qmv$q.txt" || echo "batch bench on $shape (OLLMLX_QMV_ROWS=$q) ended with $?"
+    done
+  fi
   # A first pass on a fresh machine pays MLX's CUDA kernel compilation inside the measured
   # requests (TTFT up to 50 s at 4 streams, both servers): run a bounded throwaway pass first.
   timeout "${WARM_TIMEOUT:-100}" "$bin/serving" --model-dir "$dir" --ollmlxd "$bin/ollmlxd" --python python3 \
-    --no-openblas --peers ours,mlx_lm --streams 4,8,16 --prefix-tokens 0 >"$out/warm-$shape.txt" 2>&1 || true
+    --no-openblas --peers "${PEERS:-ours,mlx_lm}" --streams 4,8,16 --prefix-tokens 0 >"$out/warm-$shape.txt" 2>&1 || true
   # Each bench bounded, so one slow shape still leaves the others' reports in $out.
   timeout "${SHAPE_TIMEOUT:-280}" "$bin/serving" --model-dir "$dir" --ollmlxd "$bin/ollmlxd" --python python3 \
-    --no-openblas --peers ours,mlx_lm 2>&1 | tee "$out/serving-$shape.txt" || echo "serving bench on $shape ended with $?"
+    --no-openblas --peers "${PEERS:-ours,mlx_lm}" 2>&1 | tee "$out/serving-$shape.txt" || echo "serving bench on $shape ended with $?"
 done
