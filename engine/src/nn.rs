@@ -235,19 +235,26 @@ impl Linear {
     }
 }
 
+/// Whether [`mlx::qmv_rows`] serves a layer of this quantization on activations of `dtype` here:
+/// 4-bit weights in groups of 32, 64 or 128, bf16/f16 activations, and the kernel available.
+fn few_rows_kernel_takes(spec: &QuantSpec, dtype: mlx::Dtype) -> bool {
+    spec.bits == 4
+        && matches!(spec.group_size, 32 | 64 | 128)
+        && matches!(dtype, mlx::Dtype::Bfloat16 | mlx::Dtype::Float16)
+        && mlx::qmv_rows_available()
+}
+
 /// `(rows, K)` when `x @ w.T` is a decode step of a few sequences that [`mlx::qmv_rows`] computes
 /// (on CUDA, 4-bit weights); `None` leaves it to MLX's `quantized_matmul`. One row stays with MLX
 /// too: its one-row kernel is as fast, and a lone sequence keeps exactly mlx-lm's arithmetic.
+/// The layer and dtype are checked first: on the CPU (f32) no shape is read.
 fn few_rows(x: &Array, w: &Array, spec: &QuantSpec) -> Option<(i32, i32)> {
+    if !few_rows_kernel_takes(spec, x.dtype()) || w.ndim() != 2 {
+        return None;
+    }
     let k = *x.shape().last()?;
     let rows = x.size() / k.max(1);
-    let fits = spec.bits == 4
-        && matches!(spec.group_size, 32 | 64 | 128)
-        && k % 64 == 0
-        && w.ndim() == 2
-        && (2..=mlx::QMV_ROWS_MAX).contains(&rows)
-        && matches!(x.dtype(), mlx::Dtype::Bfloat16 | mlx::Dtype::Float16);
-    (fits && mlx::qmv_rows_available()).then(|| (rows as i32, k as i32))
+    (k % 64 == 0 && (2..=mlx::QMV_ROWS_MAX).contains(&rows)).then(|| (rows as i32, k as i32))
 }
 
 /// Compiles [`mlx::qmv_rows`] for a model's activation dtype and quantization while the model
@@ -255,10 +262,7 @@ fn few_rows(x: &Array, w: &Array, spec: &QuantSpec) -> Option<(i32, i32)> {
 /// it cannot compile or run (a GPU without bf16/f16 tensor-core mma), the process leaves those
 /// matmuls to MLX instead of failing the load.
 pub(crate) fn warm_few_rows(dtype: mlx::Dtype, spec: Option<QuantSpec>) {
-    let Some(spec) = spec.filter(|s| s.bits == 4 && matches!(s.group_size, 32 | 64 | 128)) else { return };
-    if !mlx::qmv_rows_available() || !matches!(dtype, mlx::Dtype::Bfloat16 | mlx::Dtype::Float16) {
-        return;
-    }
+    let Some(spec) = spec.filter(|s| few_rows_kernel_takes(s, dtype)) else { return };
     let started = std::time::Instant::now();
     let compiled = (|| -> Result<()> {
         let (w, scales, biases) = mlx::quantize(&mlx::zeros(&[16, 128], dtype)?, spec.group_size, 4)?;

@@ -128,21 +128,19 @@ fn qmv_rows_matches_quantized_matmul() {
     let mut key = RandomKey::new(3).unwrap();
     // Each (dtype, group) is one NVRTC compile of the kernel.
     for (dtype, group) in [(Dtype::Bfloat16, 64), (Dtype::Bfloat16, 32), (Dtype::Float16, 128)] {
-        {
-            // 203 columns: the last warp's columns run past N.
-            for (n, k) in [(203, 256), (512, 2048)] {
-                let w = key.normal(&[n, k], Dtype::Float32).unwrap().mul_scalar(0.02).unwrap().astype(dtype).unwrap();
-                let (q, s, b) = quantize(&w, group, 4).unwrap();
-                for m in [2, 3, 5, 8, 9, 16] {
-                    let x = key.normal(&[m, k], Dtype::Float32).unwrap().astype(dtype).unwrap();
-                    let want = quantized_matmul(&x, &q, &s, Some(&b), true, group, 4).unwrap().astype(Dtype::Float32).unwrap();
-                    let got = qmv_rows(&x, &q, &s, &b, group).unwrap();
-                    assert_eq!(got.shape(), vec![m, n]);
-                    let got = got.astype(Dtype::Float32).unwrap();
-                    let max_abs = |a: &Array| a.abs().unwrap().max(0, false).unwrap().max(0, false).unwrap().item::<f32>().unwrap();
-                    let err = max_abs(&got.subtract(&want).unwrap()) / max_abs(&want);
-                    assert!(err < 2e-2, "{dtype:?} group {group} {m}x{k} @ {n}x{k}: relative error {err}");
-                }
+        // 203 columns: the last warp's columns run past N.
+        for (n, k) in [(203, 256), (512, 2048)] {
+            let w = key.normal(&[n, k], Dtype::Float32).unwrap().mul_scalar(0.02).unwrap().astype(dtype).unwrap();
+            let (q, s, b) = quantize(&w, group, 4).unwrap();
+            for m in [2, 3, 5, 8, 9, 16] {
+                let x = key.normal(&[m, k], Dtype::Float32).unwrap().astype(dtype).unwrap();
+                let want = quantized_matmul(&x, &q, &s, Some(&b), true, group, 4).unwrap().astype(Dtype::Float32).unwrap();
+                let got = qmv_rows(&x, &q, &s, &b, group).unwrap();
+                assert_eq!(got.shape(), vec![m, n]);
+                let got = got.astype(Dtype::Float32).unwrap();
+                let max_abs = |a: &Array| a.abs().unwrap().max(0, false).unwrap().max(0, false).unwrap().item::<f32>().unwrap();
+                let err = max_abs(&got.subtract(&want).unwrap()) / max_abs(&want);
+                assert!(err < 2e-2, "{dtype:?} group {group} {m}x{k} @ {n}x{k}: relative error {err}");
             }
         }
     }
