@@ -46,6 +46,9 @@ pub struct LoadResult {
     /// All generated tokens over the wall time from sending to the end of the last stream.
     pub wall_tps: f64,
     pub mean_ttft: Duration,
+    /// The first and the last stream's TTFT: how spread out the streams' starts were.
+    pub min_ttft: Duration,
+    pub max_ttft: Duration,
     /// Mean over streams of each stream's own decode rate.
     pub per_stream_tps: f64,
 }
@@ -83,6 +86,8 @@ fn aggregate(stats: &[StreamStats]) -> LoadResult {
         decode_tps: rate(decode_tokens, (end - first).as_secs_f64()),
         wall_tps: rate(tokens, (end - sent).as_secs_f64()),
         mean_ttft: stats.iter().map(StreamStats::ttft).sum::<Duration>() / u32::try_from(stats.len()).unwrap_or(1),
+        min_ttft: stats.iter().map(StreamStats::ttft).min().unwrap_or_default(),
+        max_ttft: stats.iter().map(StreamStats::ttft).max().unwrap_or_default(),
         per_stream_tps: if rates.is_empty() { 0.0 } else { rates.iter().sum::<f64>() / rates.len() as f64 },
     }
 }

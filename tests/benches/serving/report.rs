@@ -73,18 +73,20 @@ pub fn print(s: &Settings, r: &Results) {
 
 fn print_detail(s: &Settings, r: &Results) {
     println!("\n#### Per server\n");
-    println!("| server | streams | tokens made | decode tok/s | wall tok/s | mean TTFT ms | per-stream tok/s |");
+    println!("| server | streams | tokens made | decode tok/s | wall tok/s | TTFT ms mean (min-max) | per-stream tok/s |");
     println!("|---|---|---|---|---|---|---|");
     for (peer, res) in r {
         for &n in &s.streams {
             let Some(l) = res.loads.get(&n) else { continue };
             println!(
-                "| {} | {n} | {} | {:.1} | {:.1} | {:.0} | {:.2} |",
+                "| {} | {n} | {} | {:.1} | {:.1} | {:.0} ({:.0}-{:.0}) | {:.2} |",
                 peer.label(),
                 l.tokens,
                 l.decode_tps,
                 l.wall_tps,
                 ms(l.mean_ttft),
+                ms(l.min_ttft),
+                ms(l.max_ttft),
                 l.per_stream_tps
             );
         }
