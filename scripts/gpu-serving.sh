@@ -45,6 +45,19 @@ for shape in "$@"; do
         | tee "$out/batch-$shape-qmv$q.txt" || echo "batch bench on $shape (OLLMLX_QMV_ROWS=$q) ended with $?"
     done
   fi
+  if [ "${PROBE:-1}" = 1 ]; then
+    # Where 8 simultaneous requests' first-token time goes (scripts/ttft-probe.py): the model
+    # served alone, prefix cache off so repeated prompts are computed again.
+    store=/tmp/probe-$shape
+    mkdir -p "$store/library/bench" /tmp/probe-home && ln -f "$dir"/* "$store/library/bench/"
+    HOME=/tmp/probe-home OLLMLX_HOST=127.0.0.1:18434 OLLMLX_MODELS=$store OLLMLX_PREFIX_CACHE=off \
+      OLLMLX_NUM_PARALLEL=16 "$bin/ollmlxd" >"$out/probe-daemon-$shape.log" 2>&1 &
+    daemon=$!
+    for _ in $(seq 100); do curl -sf 127.0.0.1:18434/api/tags >/dev/null && break; sleep 0.2; done
+    timeout 200 python3 scripts/ttft-probe.py --base http://127.0.0.1:18434 --streams 1,8 --rounds 3 \
+      | tee "$out/probe-$shape.txt" || echo "ttft probe on $shape ended with $?"
+    kill $daemon; wait $daemon || true
+  fi
   # A first pass on a fresh machine pays MLX's CUDA kernel compilation inside the measured
   # requests (TTFT up to 50 s at 4 streams, both servers): run a bounded throwaway pass first.
   timeout "${WARM_TIMEOUT:-100}" "$bin/serving" --model-dir "$dir" --ollmlxd "$bin/ollmlxd" --python python3 \

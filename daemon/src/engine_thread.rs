@@ -32,6 +32,15 @@ const EVENT_BUFFER: usize = 64;
 /// How long the loop sleeps when every live sequence waits for a slow client.
 const PAUSED_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
 
+/// Clients that start together (a chat UI's parallel calls, a batch job, the serving bench)
+/// reach the engine over a millisecond or two. Stepping on the first at once would prefill it
+/// alone while the rest wait out that whole step, and then prefill them in a second one; so
+/// when a request arrives at an idle engine, the engine keeps taking requests while they come
+/// less than `ADMIT_GAP` apart, for at most `ADMIT_MAX`, and they share the first step. A lone
+/// request pays one `ADMIT_GAP` (vLLM's `scheduler_delay_factor` trades the same way).
+const ADMIT_GAP: std::time::Duration = std::time::Duration::from_millis(1);
+const ADMIT_MAX: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// How long the engine waits with nothing to do before handing the allocator's freed pages
 /// back to the system (`allocator::release_free`), rather than leaving an idle daemon holding
 /// them for the allocator's own decay time.
@@ -169,9 +178,21 @@ impl EngineLoop {
         let mut stepped = true;
         // Whether anything ran since freed memory was last released.
         let mut worked = false;
+        // Until when requests arriving together are still being admitted (see ADMIT_GAP).
+        let mut admitting: Option<std::time::Instant> = None;
         loop {
             let busy = self.models.values().any(|r| r.with_dependent(|_, live| !live.seqs.is_empty()));
-            let cmd = if !busy && worked {
+            let admit_left = admitting.and_then(|until| until.checked_duration_since(std::time::Instant::now()));
+            let cmd = if let (true, Some(left)) = (busy, admit_left) {
+                match rx.recv_timeout(ADMIT_GAP.min(left)) {
+                    Ok(c) => Some(c),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        admitting = None;
+                        None
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            } else if !busy && worked {
                 match rx.recv_timeout(IDLE_TRIM_AFTER) {
                     Ok(c) => Some(c),
                     Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -206,8 +227,16 @@ impl EngineLoop {
                     let _ = reply.send(());
                     return;
                 }
-                Some(c) => self.handle(c),
-                None => stepped = self.step_all(),
+                Some(c) => {
+                    if !busy && matches!(c, Command::Generate { .. }) {
+                        admitting = Some(std::time::Instant::now() + ADMIT_MAX);
+                    }
+                    self.handle(c);
+                }
+                None => {
+                    admitting = None;
+                    stepped = self.step_all();
+                }
             }
             worked = true;
         }
