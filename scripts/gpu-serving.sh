@@ -13,6 +13,8 @@
 # disagrees); then, per shape, the engine batch bench with and without it (BATCH=0 skips it), and
 # the serving bench. PEERS (default ours,mlx_lm; add llamacpp) picks the servers; llama.cpp
 # serves a GGUF written from the very same weights (tests/fixtures/shape_model_gguf.py).
+# CHECK=0, BATCH=0, PROBE=0 and SERVE=0 skip those parts, so a long run can be split over several
+# device calls on the same warm machine (models are kept under /tmp/models).
 set -euo pipefail
 out=$1
 shift
@@ -31,7 +33,9 @@ if [[ $peers == *llamacpp* ]]; then
   "$bin/llama-server" --version 2>&1 | tail -n 2 | tee "$out/llama-server-version.txt"
 fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/gpu.txt"
-QMV_CHECK_ONLY=1 python3 scripts/gpu-qmv-rows.py engine/src/mlx/kernels/qmv_rows.cu | tee "$out/qmv-check.txt"
+if [ "${CHECK:-1}" = 1 ]; then
+  QMV_CHECK_ONLY=1 python3 scripts/gpu-qmv-rows.py engine/src/mlx/kernels/qmv_rows.cu | tee "$out/qmv-check.txt"
+fi
 for shape in "$@"; do
   dir=/tmp/models/$shape
   [ -f "$dir/config.json" ] || python3 tests/fixtures/make_shape_model.py --shape "$shape" --bits 4 --tokenizer-from "$bin/tok" "$dir"
@@ -58,6 +62,7 @@ for shape in "$@"; do
       | tee "$out/probe-$shape.txt" || echo "ttft probe on $shape ended with $?"
     kill $daemon; wait $daemon || true
   fi
+  [ "${SERVE:-1}" = 1 ] || continue
   # A first pass on a fresh machine pays MLX's CUDA kernel compilation inside the measured
   # requests (TTFT up to 50 s at 4 streams, both servers): run a bounded throwaway pass first.
   timeout "${WARM_TIMEOUT:-100}" "$bin/serving" --model-dir "$dir" --ollmlxd "$bin/ollmlxd" --python python3 \

@@ -5,6 +5,7 @@
 // Rust. Arrays travel as owning pointers to heap-allocated `mlx::core::array` (a refcounted
 // handle), freed with `ox_array_free`.
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <optional>
@@ -325,6 +326,17 @@ int ox_quantize(ox_array w, int group_size, int bits, ox_array* wq, ox_array* sc
 
 // ---- fast kernels ----------------------------------------------------------------------------
 
+// A custom kernel's name with a hash of its source. MLX keeps compiled kernels on disk (under
+// its PTX cache folder, /tmp/mlx/<version>/ptx by default) keyed by name and template arguments
+// only, so a kernel whose source changed in a new ollmlx would otherwise run its old PTX.
+static std::string kernel_name(const char* base, const char* source) {
+  uint64_t h = 14695981039346656037ull;  // FNV-1a: stable across processes and builds
+  for (const char* c = source; *c; ++c) h = (h ^ static_cast<unsigned char>(*c)) * 1099511628211ull;
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return std::string(base) + "_" + hex;
+}
+
 // The few-row 4-bit matmul of kernels/qmv_rows.cu (CUDA only; the caller checks). `x` is
 // [M, K] with 2 <= M <= 16 and K a multiple of 64; MLX compiles the kernel (NVRTC) on first use
 // for each dtype and group size.
@@ -332,7 +344,7 @@ int ox_qmv_rows(ox_array x, ox_array w, ox_array scales, ox_array biases, int gr
                 ox_array* out) {
   OX_TRY({
     static const mx::fast::CustomKernelFunction kernel =
-        mx::fast::cuda_kernel("ollmlx_qmv_rows", {"x", "w", "scales", "biases"}, {"y"}, source);
+        mx::fast::cuda_kernel(kernel_name("ollmlx_qmv_rows", source), {"x", "w", "scales", "biases"}, {"y"}, source);
     const int m = x->shape(0);
     const int n = w->shape(0);
     if (x->ndim() != 2 || m < 2 || m > 16) throw std::invalid_argument("qmv_rows takes [M, K] with 2 <= M <= 16");
