@@ -57,7 +57,6 @@ for shape in "$@"; do
     HOME=/tmp/probe-home OLLMLX_HOST=127.0.0.1:18434 OLLMLX_MODELS=$store OLLMLX_PREFIX_CACHE=off \
       OLLMLX_NUM_PARALLEL=16 "$bin/ollmlxd" >"$out/probe-daemon-$shape.log" 2>&1 &
     daemon=$!
-    for _ in $(seq 100); do curl -sf 127.0.0.1:18434/api/tags >/dev/null && break; sleep 0.2; done
     timeout 200 python3 scripts/ttft-probe.py --base http://127.0.0.1:18434 --streams 1,8 --rounds 3 \
       | tee "$out/probe-$shape.txt" || echo "ttft probe on $shape ended with $?"
     kill $daemon; wait $daemon || true

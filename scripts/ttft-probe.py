@@ -51,13 +51,28 @@ def probe(base, model, n):
               f"{ms('prompt_eval_duration'):.1f} | {ms('total_duration'):.1f} | {r.get('prompt_eval_count')}")
 
 
+def wait_ready(base, seconds):
+    """Polls /api/tags until the daemon answers (it may still be starting)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/api/tags", timeout=5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{base} did not answer within {seconds} s")
+            time.sleep(0.2)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="http://127.0.0.1:11434")
     parser.add_argument("--model", default="bench")
     parser.add_argument("--streams", default="1,8")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--wait", type=float, default=60, help="seconds to wait for the daemon to answer")
     args = parser.parse_args()
+    wait_ready(args.base, args.wait)
     for _ in range(args.rounds):
         for n in (int(s) for s in args.streams.split(",")):
             probe(args.base, args.model, n)
