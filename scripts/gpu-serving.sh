@@ -50,16 +50,19 @@ for shape in "$@"; do
     done
   fi
   if [ "${PROBE:-1}" = 1 ]; then
-    # Where 8 simultaneous requests' first-token time goes (scripts/ttft-probe.py): the model
-    # served alone, prefix cache off so repeated prompts are computed again.
+    # Where simultaneous requests' first-token time goes (scripts/ttft-probe.py): the model
+    # served alone, streamed answers as in the serving bench, with the prefix cache off (every
+    # prompt computed again) and on (repeated prompts found in it).
     store=/tmp/probe-$shape
     mkdir -p "$store/library/bench" /tmp/probe-home && ln -f "$dir"/* "$store/library/bench/"
-    HOME=/tmp/probe-home OLLMLX_HOST=127.0.0.1:18434 OLLMLX_MODELS=$store OLLMLX_PREFIX_CACHE=off \
-      OLLMLX_NUM_PARALLEL=16 "$bin/ollmlxd" >"$out/probe-daemon-$shape.log" 2>&1 &
-    daemon=$!
-    timeout 200 python3 scripts/ttft-probe.py --base http://127.0.0.1:18434 --streams 1,8 --rounds 3 \
-      | tee "$out/probe-$shape.txt" || echo "ttft probe on $shape ended with $?"
-    kill $daemon; wait $daemon || true
+    for cache in off on; do
+      HOME=/tmp/probe-home OLLMLX_HOST=127.0.0.1:18434 OLLMLX_MODELS=$store OLLMLX_PREFIX_CACHE=$cache \
+        OLLMLX_NUM_PARALLEL=16 "$bin/ollmlxd" >"$out/probe-daemon-$shape-cache-$cache.log" 2>&1 &
+      daemon=$!
+      timeout 200 python3 scripts/ttft-probe.py --base http://127.0.0.1:18434 --streams 1,4,8 --rounds 2 \
+        --tokens "${PROBE_TOKENS:-64}" | tee "$out/probe-$shape-cache-$cache.txt" || echo "ttft probe on $shape ended with $?"
+      kill $daemon; wait $daemon || true
+    done
   fi
   [ "${SERVE:-1}" = 1 ] || continue
   # A first pass on a fresh machine pays MLX's CUDA kernel compilation inside the measured

@@ -19,7 +19,7 @@ pub async fn serve_until_signal(
     let (stop_tx, mut stop_rx) = watch::channel(false);
     // The peer address reaches handlers as `ConnectInfo` (the /ollmlx/ guard reads it).
     let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = axum::serve(super::listen::no_delay(listener), app).with_graceful_shutdown(async move {
         // Err: the sender is gone, which also means stop.
         let _ = stop_rx.wait_for(|stop| *stop).await;
     });
