@@ -5,6 +5,8 @@
 use clap::Parser;
 
 fn main() {
+    // Before any thread exists: it sets an environment variable MLX reads.
+    ollmlx_engine::mlx::prefer_unfused_prompt_attention();
     let flags = ollmlx_daemon::config::Flags::parse();
     if let Err(e) = ollmlx_daemon::server::run(flags) {
         eprintln!("ollmlxd: error: {e:#}");

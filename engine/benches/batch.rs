@@ -90,6 +90,8 @@ fn run(model: &Model, n: usize, prompt_tokens: usize, gen: usize) -> (usize, f64
 }
 
 fn main() {
+    // As ollmlxd does (before any thread exists).
+    mlx::prefer_unfused_prompt_attention();
     let args = parse();
     let model = Model::load(&args.model, &LoadOptions::default()).expect("loading the model");
     let device = mlx::device_info().map(|d| format!("{:?} {}", d.device, d.name)).unwrap_or_default();

@@ -166,7 +166,7 @@ impl<'n> TokenStream<'n> {
                 let left = self.prompt_len - self.prefilled;
                 // As mlx-lm: every prompt token but the last in chunks, then the last one alone
                 // for its logits.
-                let n = if left > 1 { prefill_budget.min(left - 1) } else { 1 };
+                let n = if left > 1 { prefill_budget.min(left - 1).min(mlx::prompt_chunk_cap(self.prefilled)) } else { 1 };
                 self.next = Next::Prompt;
                 if n == 0 {
                     return Ok(None);

@@ -92,13 +92,53 @@ static QMV_ROWS_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBo
 /// failed here ([`disable_qmv_rows`]), and `OLLMLX_QMV_ROWS=0` (for side-by-side measures
 /// against MLX's own dispatch) is not set.
 pub fn qmv_rows_available() -> bool {
-    static CUDA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *CUDA.get_or_init(|| {
-        // SAFETY: plain query; the shim catches everything.
-        let cuda = unsafe { super::sys::ox_cuda_available() } == 1;
-        cuda && std::env::var("OLLMLX_QMV_ROWS").map_or(true, |v| v != "0")
-    }) && !QMV_ROWS_OFF.load(std::sync::atomic::Ordering::Relaxed)
+    static WANTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *WANTED.get_or_init(|| cuda_backend() && std::env::var("OLLMLX_QMV_ROWS").map_or(true, |v| v != "0"))
+        && !QMV_ROWS_OFF.load(std::sync::atomic::Ordering::Relaxed)
         && super::Device::default_device() == super::Device::Gpu
+}
+
+/// Whether this libmlx has the CUDA backend with a device.
+fn cuda_backend() -> bool {
+    static CUDA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    // SAFETY: plain query; the shim catches everything.
+    *CUDA.get_or_init(|| unsafe { super::sys::ox_cuda_available() } == 1)
+}
+
+/// MLX's switch for cuDNN attention on CUDA (read once, at the first attention).
+const CUDNN_ATTENTION_VAR: &str = "MLX_CUDA_USE_CUDNN_SDPA";
+
+/// Leaves attention over prompt chunks to MLX's unfused kernels (matmul, softmax, matmul) on
+/// CUDA, unless `MLX_CUDA_USE_CUDNN_SDPA` is set. MLX runs it through cuDNN, and builds a cuDNN
+/// graph for every new combination of query and key shapes and strides: about 36 ms each on
+/// an H100 (`scripts/gpu-sdpa-shapes.py`; 0.2-5 ms unfused). A server meets a new combination
+/// with nearly every prompt chunk (its length and the cached length vary), once per sequence
+/// of a step, so cuDNN added that much to nearly every first token. [`prompt_chunk_cap`]
+/// bounds what the unfused path holds. It sets an environment variable, so call it first,
+/// while the process has one thread. Metal and the CPU are unaffected.
+pub fn prefer_unfused_prompt_attention() {
+    if std::env::var_os(CUDNN_ATTENTION_VAR).is_none() {
+        std::env::set_var(CUDNN_ATTENTION_VAR, "0");
+    }
+}
+
+/// Scores per attention head that one prompt chunk may hold where attention is unfused.
+const UNFUSED_SCORES: usize = 1 << 23;
+
+/// Most prompt tokens one chunk may take over `cached` positions. Unfused attention (CUDA with
+/// cuDNN attention off) holds all of a chunk's scores at once, chunk x (cached + chunk) per
+/// head: chunks shrink as the context grows, so that stays near [`UNFUSED_SCORES`] (16 MiB a
+/// head in bf16), and never below 256 tokens. No limit elsewhere.
+pub fn prompt_chunk_cap(cached: usize) -> usize {
+    static UNFUSED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let unfused = *UNFUSED.get_or_init(|| {
+        cuda_backend() && std::env::var(CUDNN_ATTENTION_VAR).is_ok_and(|v| v.trim().parse::<i64>() == Ok(0))
+    });
+    if unfused {
+        (UNFUSED_SCORES / cached.max(1)).max(256)
+    } else {
+        usize::MAX
+    }
 }
 
 /// Leaves every few-row matmul of this process to MLX's kernels.
