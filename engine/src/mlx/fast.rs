@@ -135,9 +135,31 @@ pub fn prompt_chunk_cap(cached: usize) -> usize {
         cuda_backend() && std::env::var(CUDNN_ATTENTION_VAR).is_ok_and(|v| v.trim().parse::<i64>() == Ok(0))
     });
     if unfused {
-        (UNFUSED_SCORES / cached.max(1)).max(256)
+        unfused_chunk_cap(cached)
     } else {
         usize::MAX
+    }
+}
+
+/// [`prompt_chunk_cap`] where attention is unfused.
+fn unfused_chunk_cap(cached: usize) -> usize {
+    (UNFUSED_SCORES / cached.max(1)).max(256)
+}
+
+#[cfg(test)]
+mod chunk_cap_tests {
+    use super::unfused_chunk_cap;
+
+    #[test]
+    fn unfused_prompt_chunks_shrink_with_the_context_down_to_256() {
+        assert!(unfused_chunk_cap(0) >= 2048, "a fresh prompt keeps the usual 2048-token chunks");
+        assert_eq!(unfused_chunk_cap(4096), 2048);
+        assert_eq!(unfused_chunk_cap(16_384), 512);
+        assert_eq!(unfused_chunk_cap(1 << 20), 256);
+        for cached in [1000, 20_000, 100_000] {
+            let n = unfused_chunk_cap(cached);
+            assert!(n == 256 || n * cached <= 1 << 23, "{n} tokens over {cached} hold too many scores");
+        }
     }
 }
 
