@@ -125,10 +125,29 @@ pub fn step_streams(streams: &mut [(&mut TokenStream<'_>, usize)], prefill_budge
         let logits = net.forward_last(step.as_mut(), &inputs, &mut caches)?;
         drop(step);
         batch.commit(&present);
-        for &i in &fed {
-            if let (Some(row), true) = (logits_row[i], feeds[i].as_ref().is_some_and(|f| f.samples)) {
-                streams[i].0.sample(&logits.slice_axis(0, row, row + 1)?)?;
+        let sampling: Vec<(usize, usize)> = fed
+            .iter()
+            .filter_map(|&i| logits_row[i].filter(|_| feeds[i].as_ref().is_some_and(|f| f.samples)).map(|row| (i, row)))
+            .collect();
+        let (greedy, other): (Vec<_>, Vec<_>) = sampling.into_iter().partition(|&(i, _)| streams[i].0.is_greedy());
+        if greedy.len() >= MIN_SHARED_ROWS {
+            // One argmax for every greedy row: the same tokens, in a handful of operations
+            // instead of a few per row (a batched step is host-bound on a small model).
+            let rows: Vec<u32> = greedy.iter().map(|&(_, row)| row as u32).collect();
+            let consecutive = rows.windows(2).all(|w| w[1] == w[0] + 1);
+            let block = if consecutive {
+                logits.slice_axis(0, rows[0] as usize, rows[0] as usize + rows.len())?
+            } else {
+                logits.take(&mlx::Array::from_slice(&rows, &[rows.len()])?, 0)?
+            };
+            let tokens = crate::sample::Sampler::greedy_rows(&block)?;
+            for (k, &(i, _)) in greedy.iter().enumerate() {
+                streams[i].0.set_sampled(tokens.slice_axis(0, k, k + 1)?);
             }
+        }
+        let one_by_one = if greedy.len() >= MIN_SHARED_ROWS { other } else { greedy.into_iter().chain(other).collect() };
+        for (i, row) in one_by_one {
+            streams[i].0.sample(&logits.slice_axis(0, row, row + 1)?)?;
         }
         let pending: Vec<&mlx::Array> = fed.iter().flat_map(|&i| streams[i].0.pending_arrays()).collect();
         let built = Instant::now();

@@ -186,6 +186,17 @@ impl<'n> TokenStream<'n> {
     }
 
     /// Samples from this sequence's `[1, vocab]` logits; the token is queued, not read.
+    /// Whether this sequence's next token is the plain argmax of its logits (greedy, with no
+    /// constraint), which the batch takes for all such rows in one call.
+    pub(crate) fn is_greedy(&self) -> bool {
+        self.constraint.is_none() && self.sampler.is_greedy()
+    }
+
+    /// Sets the token taken for this sequence by the batch (see [`TokenStream::is_greedy`]).
+    pub(crate) fn set_sampled(&mut self, y: Array) {
+        self.sampled = Some(y);
+    }
+
     pub(crate) fn sample(&mut self, logits: &Array) -> Result<&Array> {
         let allowed = self.constraint.as_mut().and_then(|c| c.allowed());
         let y = self.sampler.sample(logits, &self.history, allowed.as_deref())?;

@@ -95,6 +95,18 @@ impl Sampler {
         Ok(Sampler { params, key })
     }
 
+    /// Whether a token is the plain argmax of the logits (temperature 0, no penalties).
+    pub fn is_greedy(&self) -> bool {
+        self.key.is_none() && !self.params.has_penalties()
+    }
+
+    /// Greedy tokens of several sequences at once: `logits` is `[rows, vocab]`, one row each;
+    /// returns `[rows]`, each exactly what [`Sampler::sample`] gives its row when
+    /// [`Sampler::is_greedy`]. One call for all rows, instead of a few operations per row.
+    pub fn greedy_rows(logits: &Array) -> Result<Array> {
+        Ok(logits.astype(Dtype::Float32)?.argmax(-1, false)?.astype(Dtype::Uint32)?)
+    }
+
     /// Whether sampling depends on the tokens generated so far (then decoding cannot run ahead).
     pub fn needs_history(&self) -> bool {
         self.params.has_penalties()
