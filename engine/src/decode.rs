@@ -185,7 +185,6 @@ impl<'n> TokenStream<'n> {
         }
     }
 
-    /// Samples from this sequence's `[1, vocab]` logits; the token is queued, not read.
     /// Whether this sequence's next token is the plain argmax of its logits (greedy, with no
     /// constraint), which the batch takes for all such rows in one call.
     pub(crate) fn is_greedy(&self) -> bool {
@@ -197,6 +196,7 @@ impl<'n> TokenStream<'n> {
         self.sampled = Some(y);
     }
 
+    /// Samples from this sequence's `[1, vocab]` logits; the token is queued, not read.
     pub(crate) fn sample(&mut self, logits: &Array) -> Result<&Array> {
         let allowed = self.constraint.as_mut().and_then(|c| c.allowed());
         let y = self.sampler.sample(logits, &self.history, allowed.as_deref())?;
