@@ -129,8 +129,11 @@ pub fn step_streams(streams: &mut [(&mut TokenStream<'_>, usize)], prefill_budge
             .iter()
             .filter_map(|&i| logits_row[i].filter(|_| feeds[i].as_ref().is_some_and(|f| f.samples)).map(|row| (i, row)))
             .collect();
-        let (greedy, other): (Vec<_>, Vec<_>) = sampling.into_iter().partition(|&(i, _)| streams[i].0.is_greedy());
-        if greedy.len() >= MIN_SHARED_ROWS {
+        let (greedy, mut one_by_one): (Vec<_>, Vec<_>) = sampling.into_iter().partition(|&(i, _)| streams[i].0.is_greedy());
+        if greedy.len() < MIN_SHARED_ROWS {
+            // A lone greedy row samples as a sequence alone does.
+            one_by_one.extend(greedy);
+        } else {
             // One argmax for every greedy row: the same tokens, in a handful of operations
             // instead of a few per row (a batched step is host-bound on a small model).
             let rows: Vec<u32> = greedy.iter().map(|&(_, row)| row as u32).collect();
@@ -145,7 +148,6 @@ pub fn step_streams(streams: &mut [(&mut TokenStream<'_>, usize)], prefill_budge
                 streams[i].0.set_sampled(tokens.slice_axis(0, k, k + 1)?);
             }
         }
-        let one_by_one = if greedy.len() >= MIN_SHARED_ROWS { other } else { greedy.into_iter().chain(other).collect() };
         for (i, row) in one_by_one {
             streams[i].0.sample(&logits.slice_axis(0, row, row + 1)?)?;
         }

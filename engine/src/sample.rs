@@ -104,7 +104,7 @@ impl Sampler {
     /// returns `[rows]`, each exactly what [`Sampler::sample`] gives its row when
     /// [`Sampler::is_greedy`]. One call for all rows, instead of a few operations per row.
     pub fn greedy_rows(logits: &Array) -> Result<Array> {
-        Ok(logits.astype(Dtype::Float32)?.argmax(-1, false)?.astype(Dtype::Uint32)?)
+        argmax_tokens(&logits.astype(Dtype::Float32)?)
     }
 
     /// Whether sampling depends on the tokens generated so far (then decoding cannot run ahead).
@@ -123,7 +123,7 @@ impl Sampler {
             logits = mask_to(&logits, ids)?;
         }
         let Some(key) = self.key.as_mut() else {
-            return Ok(logits.argmax(-1, false)?.astype(Dtype::Uint32)?);
+            return argmax_tokens(&logits);
         };
         let p = &self.params;
         let mut lp = logits.subtract(&logits.logsumexp(-1, true)?)?;
@@ -206,6 +206,11 @@ fn top_p(lp: &Array, p: f32) -> Result<Array> {
 fn min_p(lp: &Array, m: f32) -> Result<Array> {
     let threshold = lp.max(-1, true)?.add_scalar(m.ln())?;
     Ok(mlx::select(&lp.less(&threshold)?, &neg_inf(), lp)?)
+}
+
+/// The token ids of the largest of each row's f32 logits (greedy sampling).
+fn argmax_tokens(logits: &Array) -> Result<Array> {
+    Ok(logits.argmax(-1, false)?.astype(Dtype::Uint32)?)
 }
 
 #[cfg(test)]
