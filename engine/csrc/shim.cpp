@@ -356,6 +356,28 @@ int ox_qmv_rows(ox_array x, ox_array w, ox_array scales, ox_array biases, int gr
     put(out, std::move(outs.at(0)));
   })
 }
+// One new query per row of the shared decode batch over its own row of the key/value buffers
+// (kernels/attend_rows.cu; CUDA only, the caller checks). q [R, H, 1, D], k and v
+// [R, KVH, CAP, D], offsets int32 [R] (row r attends over positions 0..=offsets[r]); returns
+// [1, R, H * D].
+int ox_attend_rows(ox_array q, ox_array k, ox_array v, ox_array offsets, float scale, const char* source,
+                   ox_array* out) {
+  OX_TRY({
+    static const mx::fast::CustomKernelFunction kernel = mx::fast::cuda_kernel(
+        kernel_name("ollmlx_attend_rows", source), {"q", "k", "v", "offsets", "scale"}, {"o"}, source);
+    if (q->ndim() != 4 || k->ndim() != 4 || v->shape() != k->shape() || q->shape(2) != 1 ||
+        q->shape(0) != k->shape(0) || q->shape(3) != k->shape(3) || q->shape(1) % k->shape(1) != 0 ||
+        offsets->size() != static_cast<size_t>(q->shape(0)))
+      throw std::invalid_argument("attend_rows takes q [R, H, 1, D], k and v [R, KVH, CAP, D] and R offsets");
+    const int rows = q->shape(0), heads = q->shape(1), dim = q->shape(3);
+    // THREADS in the kernel.
+    const int threads = 256;
+    auto outs = kernel({*q, *k, *v, mx::astype(*offsets, mx::int32), mx::array({scale})}, {{1, rows, heads * dim}},
+                       {q->dtype()}, {threads * heads, rows, 1}, {threads, 1, 1},
+                       {{"T", q->dtype()}, {"D", dim}}, std::nullopt, false, {});
+    put(out, std::move(outs.at(0)));
+  })
+}
 int ox_cuda_available(void) {
   try {
     return mx::cu::is_available() ? 1 : 0;

@@ -226,13 +226,19 @@ impl RowsStep<'_> {
     }
 
     /// Writes layer `j`'s new keys and values `[rows, kv_heads, 1, head_dim]` at each row's
-    /// position and returns the visible keys and values.
-    pub(crate) fn update_and_fetch(&mut self, j: usize, k: &Array, v: &Array) -> Result<(Array, Array)> {
+    /// position and returns the layer's whole buffers `[rows, kv_heads, capacity, head_dim]`.
+    pub(crate) fn update(&mut self, j: usize, k: &Array, v: &Array) -> Result<(Array, Array)> {
         let (bk, bv) = self.kv.layers.get_mut(j).ok_or(EngineError::InvalidOption { name: "batch", message: format!("no layer {j} in the decode batch") })?;
         let shape = k.shape();
         let index = self.positions.broadcast_to(&shape)?;
         *bk = bk.put_along_axis(&index, k, 2)?;
         *bv = bv.put_along_axis(&index.broadcast_to(&v.shape())?, v, 2)?;
-        Ok((bk.slice_axis(2, 0, self.visible)?, bv.slice_axis(2, 0, self.visible)?))
+        Ok((bk.clone(), bv.clone()))
+    }
+
+    /// The positions of a buffer that attention reads under [`RowsStep::mask`]: the longest
+    /// row's, plus the new one.
+    pub(crate) fn visible(&self, buffer: &Array) -> Result<Array> {
+        Ok(buffer.slice_axis(2, 0, self.visible)?)
     }
 }

@@ -129,6 +129,7 @@ impl Network {
         };
         drop(weights);
         crate::nn::warm_few_rows(compute_dtype, quant.default_spec());
+        crate::nn::warm_attend_rows(compute_dtype, info.head_dim);
         Ok(Network { arch, info, weight_bytes, compute_dtype, batch: Mutex::default() })
     }
 

@@ -263,17 +263,33 @@ fn few_rows(x: &Array, w: &Array, spec: &QuantSpec) -> Option<(i32, i32)> {
 /// matmuls to MLX instead of failing the load.
 pub(crate) fn warm_few_rows(dtype: mlx::Dtype, spec: Option<QuantSpec>) {
     let Some(spec) = spec.filter(|s| few_rows_kernel_takes(s, dtype)) else { return };
-    let started = std::time::Instant::now();
-    let compiled = (|| -> Result<()> {
+    warm_kernel("few-row matmul", mlx::disable_qmv_rows, || {
         let (w, scales, biases) = mlx::quantize(&mlx::zeros(&[16, 128], dtype)?, spec.group_size, 4)?;
-        let y = mlx::qmv_rows(&mlx::zeros(&[2, 128], dtype)?, &w, &scales, &biases, spec.group_size)?;
-        Ok(mlx::eval(&[&y])?)
-    })();
-    match compiled {
-        Ok(()) => tracing::debug!(elapsed = ?started.elapsed(), "few-row matmul kernel ready"),
+        Ok(mlx::qmv_rows(&mlx::zeros(&[2, 128], dtype)?, &w, &scales, &biases, spec.group_size)?)
+    });
+}
+
+/// Compiles [`mlx::attend_rows`] for a model's head width and dtype while it loads, as
+/// [`warm_few_rows`] does; where it fails, MLX's masked attention serves batches.
+pub(crate) fn warm_attend_rows(dtype: mlx::Dtype, head_dim: usize) {
+    if !mlx::attend_rows_available(head_dim, dtype) {
+        return;
+    }
+    warm_kernel("batched decode attention", mlx::disable_attend_rows, || {
+        let (q, kv) = (mlx::zeros(&[2, 2, 1, head_dim], dtype)?, mlx::zeros(&[2, 1, 4, head_dim], dtype)?);
+        Ok(mlx::attend_rows(&q, &kv, &kv, &Array::from_slice(&[0i32, 3], &[2])?, 1.0)?)
+    });
+}
+
+/// Runs `trial`, one small call of a kernel of ours, so MLX compiles it now; on failure logs
+/// why and calls `disable`, which hands that work back to MLX's own kernels.
+fn warm_kernel(what: &str, disable: fn(), trial: impl FnOnce() -> Result<Array>) {
+    let started = std::time::Instant::now();
+    match trial().and_then(|y| Ok(mlx::eval(&[&y])?)) {
+        Ok(()) => tracing::debug!(elapsed = ?started.elapsed(), "{what} kernel ready"),
         Err(e) => {
-            tracing::warn!(error = %e, "the few-row matmul kernel does not run here; MLX's kernels serve batches");
-            mlx::disable_qmv_rows();
+            tracing::warn!(error = %e, "the {what} kernel does not run here; MLX's kernels serve batches");
+            disable();
         }
     }
 }

@@ -145,3 +145,42 @@ fn qmv_rows_matches_quantized_matmul() {
         }
     }
 }
+
+/// Our batched decode attention against MLX's attention under the padding mask the engine uses
+/// without it, on the same rows. Runs where the CUDA backend is the default device (`cargo test
+/// -p ollmlx-engine attend_rows`); elsewhere there is no kernel to check, and the test says so.
+#[test]
+fn attend_rows_matches_masked_attention() {
+    if !attend_rows_available(64, Dtype::Bfloat16) {
+        eprintln!("attend_rows_matches_masked_attention: no CUDA device, nothing to check");
+        return;
+    }
+    let mut key = RandomKey::new(5).unwrap();
+    for (dtype, heads, kv_heads, d) in [(Dtype::Bfloat16, 32, 8, 64), (Dtype::Float16, 8, 2, 128)] {
+        // Rows of one position, of exactly one tile (1024) and of more than two tiles.
+        let offsets = [0i32, 300, 1023, 2100];
+        let (rows, cap) = (offsets.len(), 2304);
+        let normal = |key: &mut RandomKey, shape: &[usize]| key.normal(shape, Dtype::Float32).unwrap().astype(dtype).unwrap();
+        let q = normal(&mut key, &[rows, heads, 1, d]);
+        let (k, v) = (normal(&mut key, &[rows, kv_heads, cap, d]), normal(&mut key, &[rows, kv_heads, cap, d]));
+        let scale = (d as f32).powf(-0.5);
+        let visible = 2101;
+        let mask: Vec<bool> = offsets.iter().flat_map(|&o| (0..visible).map(move |p| p <= o as usize)).collect();
+        let mask = Array::from_slice(&mask, &[rows, 1, 1, visible]).unwrap();
+        let cut = |a: &Array| a.slice_axis(2, 0, visible).unwrap();
+        let want = scaled_dot_product_attention(&q, &cut(&k), &cut(&v), scale, AttentionMask::Array(&mask))
+            .unwrap()
+            .transpose(&[0, 2, 1, 3])
+            .unwrap()
+            .reshape(&[1, rows as i32, -1])
+            .unwrap()
+            .astype(Dtype::Float32)
+            .unwrap();
+        let got = attend_rows(&q, &k, &v, &Array::from_slice(&offsets, &[rows]).unwrap(), scale).unwrap();
+        assert_eq!(got.shape(), vec![1, rows, heads * d]);
+        let got = got.astype(Dtype::Float32).unwrap();
+        let max_abs = |a: &Array| a.abs().unwrap().max(-1, false).unwrap().max(-1, false).unwrap().max(-1, false).unwrap().item::<f32>().unwrap();
+        let err = max_abs(&got.subtract(&want).unwrap()) / max_abs(&want);
+        assert!(err < 2e-2, "{dtype:?} {heads}/{kv_heads} heads of {d}: relative error {err}");
+    }
+}

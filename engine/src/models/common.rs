@@ -258,7 +258,11 @@ impl Attention {
         }
         let q = self.rope.apply_rows(&q, &rows.offsets)?;
         let k = self.rope.apply_rows(&k, &rows.offsets)?;
-        let (k, v) = rows.update_and_fetch(layer, &k, &v)?;
+        let (k, v) = rows.update(layer, &k, &v)?;
+        if q.dtype() == k.dtype() && mlx::attend_rows_available(self.head_dim, q.dtype()) {
+            return Ok(mlx::attend_rows(&q, &k, &v, &rows.offsets, self.scale)?);
+        }
+        let (k, v) = (rows.visible(&k)?, rows.visible(&v)?);
         let o = mlx::scaled_dot_product_attention(&q, &k, &v, self.scale, mlx::AttentionMask::Array(&rows.mask))?;
         Ok(o.transpose(&[0, 2, 1, 3])?.reshape(&[1, r, -1])?)
     }
