@@ -229,10 +229,10 @@ impl RowsStep<'_> {
     /// position and returns the layer's whole buffers `[rows, kv_heads, capacity, head_dim]`.
     pub(crate) fn update(&mut self, j: usize, k: &Array, v: &Array) -> Result<(Array, Array)> {
         let (bk, bv) = self.kv.layers.get_mut(j).ok_or(EngineError::InvalidOption { name: "batch", message: format!("no layer {j} in the decode batch") })?;
-        let shape = k.shape();
-        let index = self.positions.broadcast_to(&shape)?;
+        let index = self.positions.broadcast_to(&k.shape())?;
         *bk = bk.put_along_axis(&index, k, 2)?;
-        *bv = bv.put_along_axis(&index.broadcast_to(&v.shape())?, v, 2)?;
+        let v_index = if v.shape() == k.shape() { index } else { self.positions.broadcast_to(&v.shape())? };
+        *bv = bv.put_along_axis(&v_index, v, 2)?;
         Ok((bk.clone(), bv.clone()))
     }
 
