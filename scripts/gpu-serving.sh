@@ -9,9 +9,9 @@
 # $BIN (default /tmp/gpubin) holds ollmlxd, the serving bench binary `serving`, the engine's
 # batch bench binary `batch` (optional) and `tok/`, the SmolLM2 tokenizer files the shape models
 # use; for llama.cpp also `llama-server` (CUDA=1 scripts/build-peers.sh) and the `gguf` wheel.
-# First the few-row CUDA kernel is checked against MLX's quantized_matmul (the run stops if it
-# disagrees); then, per shape, the engine batch bench with and without it (BATCH=0 skips it), and
-# the serving bench. PEERS (default ours,mlx_lm; add llamacpp) picks the servers; llama.cpp
+# First the few-row CUDA kernel is checked against MLX's quantized_matmul, and the batched decode
+# attention kernel against MLX's masked attention (the run stops if either disagrees); then, per
+# shape, the engine batch bench with and without qmv_rows (BATCH=0 skips it), and the serving bench. PEERS (default ours,mlx_lm; add llamacpp) picks the servers; llama.cpp
 # serves a GGUF written from the very same weights (tests/fixtures/shape_model_gguf.py).
 # CHECK=0, BATCH=0, PROBE=0 and SERVE=0 skip those parts, so a long run can be split over several
 # device calls on the same warm machine (models are kept under /tmp/models).
@@ -35,6 +35,7 @@ fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 if [ "${CHECK:-1}" = 1 ]; then
   QMV_CHECK_ONLY=1 python3 scripts/gpu-qmv-rows.py engine/src/mlx/kernels/qmv_rows.cu | tee "$out/qmv-check.txt"
+  ATTEND_CHECK_ONLY=1 python3 scripts/gpu-attend-rows.py engine/src/mlx/kernels/attend_rows.cu | tee "$out/attend-check.txt"
 fi
 for shape in "$@"; do
   dir=/tmp/models/$shape

@@ -272,7 +272,7 @@ pub(crate) fn warm_few_rows(dtype: mlx::Dtype, spec: Option<QuantSpec>) {
 /// Compiles [`mlx::attend_rows`] for a model's head width and dtype while it loads, as
 /// [`warm_few_rows`] does; where it fails, MLX's masked attention serves batches.
 pub(crate) fn warm_attend_rows(dtype: mlx::Dtype, head_dim: usize) {
-    if !mlx::attend_rows_available(head_dim, dtype) {
+    if !mlx::attend_rows_enabled(head_dim, dtype) {
         return;
     }
     warm_kernel("batched decode attention", mlx::disable_attend_rows, || {

@@ -184,18 +184,26 @@ const ATTEND_ROWS_SOURCE: &str = concat!(include_str!("kernels/attend_rows.cu"),
 /// Set when [`attend_rows`] failed to compile or run here.
 static ATTEND_ROWS_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Whether [`attend_rows`] serves heads of width `head_dim` in `dtype`: the CUDA backend is the
-/// default device, the kernel has not failed here ([`disable_attend_rows`]), `OLLMLX_ATTEND_ROWS=0`
-/// (for side-by-side measures against MLX's masked attention) is not set, and the width is a
-/// power of two from 16 to 512 (the kernel's block splits a value row in pairs of dims).
-pub fn attend_rows_available(head_dim: usize, dtype: super::Dtype) -> bool {
-    static WANTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *WANTED.get_or_init(|| cuda_backend() && std::env::var("OLLMLX_ATTEND_ROWS").map_or(true, |v| v != "0"))
+/// Whether [`attend_rows`] runs heads of width `head_dim` in `dtype` here: the CUDA backend is
+/// the default device, the kernel has not failed here ([`disable_attend_rows`]), and the width
+/// is a power of two from 16 to 512 (the kernel's block splits a value row in pairs of dims).
+pub fn attend_rows_supported(head_dim: usize, dtype: super::Dtype) -> bool {
+    cuda_backend()
         && head_dim.is_power_of_two()
         && (16..=512).contains(&head_dim)
         && matches!(dtype, super::Dtype::Bfloat16 | super::Dtype::Float16 | super::Dtype::Float32)
         && !ATTEND_ROWS_OFF.load(std::sync::atomic::Ordering::Relaxed)
         && super::Device::default_device() == super::Device::Gpu
+}
+
+/// Whether the shared decode batch attends through [`attend_rows`]: where it is supported and
+/// `OLLMLX_ATTEND_ROWS=1`. Off by default: on an H100 it made the engine's 8-row step of a 1B
+/// model 6-25% shorter, but the serving bench through ollmlxd did not show the gain
+/// (BENCHMARKS.md, "Batched decode attention").
+pub fn attend_rows_enabled(head_dim: usize, dtype: super::Dtype) -> bool {
+    static WANTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *WANTED.get_or_init(|| std::env::var("OLLMLX_ATTEND_ROWS").is_ok_and(|v| v.trim() == "1"))
+        && attend_rows_supported(head_dim, dtype)
 }
 
 /// Leaves the decode batch's attention to MLX's masked attention for the rest of this process.
@@ -207,7 +215,7 @@ pub fn disable_attend_rows() {
 /// (`q` `[R, H, 1, D]`) over positions `0..=offsets[r]` of its own row of `k` and `v`
 /// (`[R, KVH, CAP, D]`, the whole buffers), softmax in f32; returns `[1, R, H * D]`. MLX's CUDA
 /// attention has no kernel for one query under a padding mask and runs it unfused, half a
-/// dozen launches a layer (kernels/attend_rows.cu). Only where [`attend_rows_available`].
+/// dozen launches a layer (kernels/attend_rows.cu). Only where [`attend_rows_supported`].
 pub fn attend_rows(q: &Array, k: &Array, v: &Array, offsets: &Array, scale: f32) -> Result<Array> {
     call_out!(ox_attend_rows(q.raw(), k.raw(), v.raw(), offsets.raw(), scale, ATTEND_ROWS_SOURCE.as_ptr().cast()))
 }

@@ -17,7 +17,7 @@ mod sys;
 pub use array::{async_eval, eval, Array};
 pub use device::{blas_info, device_info, memory, mlx_version, synchronize, Device, DeviceInfo, Stream};
 pub use dtype::{Dtype, Element};
-pub use fast::{attend_rows, attend_rows_available, disable_attend_rows, disable_qmv_rows, layer_norm, prefer_unfused_prompt_attention, prompt_chunk_cap, qmv_rows, qmv_rows_available, rms_norm, rope, rope_rows, scaled_dot_product_attention, AttentionMask, QMV_ROWS_MAX};
+pub use fast::{attend_rows, attend_rows_enabled, attend_rows_supported, disable_attend_rows, disable_qmv_rows, layer_norm, prefer_unfused_prompt_attention, prompt_chunk_cap, qmv_rows, qmv_rows_available, rms_norm, rope, rope_rows, scaled_dot_product_attention, AttentionMask, QMV_ROWS_MAX};
 pub use ops::*;
 pub use random::RandomKey;
 

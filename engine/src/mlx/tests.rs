@@ -151,7 +151,7 @@ fn qmv_rows_matches_quantized_matmul() {
 /// -p ollmlx-engine attend_rows`); elsewhere there is no kernel to check, and the test says so.
 #[test]
 fn attend_rows_matches_masked_attention() {
-    if !attend_rows_available(64, Dtype::Bfloat16) {
+    if !attend_rows_supported(64, Dtype::Bfloat16) {
         eprintln!("attend_rows_matches_masked_attention: no CUDA device, nothing to check");
         return;
     }

@@ -259,7 +259,7 @@ impl Attention {
         let q = self.rope.apply_rows(&q, &rows.offsets)?;
         let k = self.rope.apply_rows(&k, &rows.offsets)?;
         let (k, v) = rows.update(layer, &k, &v)?;
-        if q.dtype() == k.dtype() && mlx::attend_rows_available(self.head_dim, q.dtype()) {
+        if q.dtype() == k.dtype() && mlx::attend_rows_enabled(self.head_dim, q.dtype()) {
             return Ok(mlx::attend_rows(&q, &k, &v, &rows.offsets, self.scale)?);
         }
         let (k, v) = (rows.visible(&k)?, rows.visible(&v)?);
