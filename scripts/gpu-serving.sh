@@ -11,8 +11,9 @@
 # use; for llama.cpp also `llama-server` (CUDA=1 scripts/build-peers.sh) and the `gguf` wheel.
 # First the few-row CUDA kernel is checked against MLX's quantized_matmul, and the batched decode
 # attention kernel against MLX's masked attention (the run stops if either disagrees); then, per
-# shape, the engine batch bench with and without qmv_rows (BATCH=0 skips it), and the serving bench. PEERS (default ours,mlx_lm; add llamacpp) picks the servers; llama.cpp
-# serves a GGUF written from the very same weights (tests/fixtures/shape_model_gguf.py).
+# shape, the engine batch bench with and without qmv_rows (BATCH=0 skips it), and the serving
+# bench. PEERS (default ours,mlx_lm; add llamacpp) picks the servers; llama.cpp serves a GGUF
+# written from the very same weights (tests/fixtures/shape_model_gguf.py).
 # CHECK=0, BATCH=0, PROBE=0 and SERVE=0 skip those parts, so a long run can be split over several
 # device calls on the same warm machine (models are kept under /tmp/models).
 set -euo pipefail
