@@ -93,9 +93,13 @@ static QMV_ROWS_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBo
 /// against MLX's own dispatch) is not set.
 pub fn qmv_rows_available() -> bool {
     static WANTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *WANTED.get_or_init(|| cuda_backend() && std::env::var("OLLMLX_QMV_ROWS").map_or(true, |v| v != "0"))
-        && !QMV_ROWS_OFF.load(std::sync::atomic::Ordering::Relaxed)
-        && super::Device::default_device() == super::Device::Gpu
+    *WANTED.get_or_init(|| std::env::var("OLLMLX_QMV_ROWS").map_or(true, |v| v != "0")) && kernel_runs(&QMV_ROWS_OFF)
+}
+
+/// Whether a CUDA kernel of ours can run now: the CUDA backend is the default device and the
+/// kernel has not been switched off (`off`) after failing here.
+fn kernel_runs(off: &std::sync::atomic::AtomicBool) -> bool {
+    cuda_backend() && !off.load(std::sync::atomic::Ordering::Relaxed) && super::Device::default_device() == super::Device::Gpu
 }
 
 /// Whether this libmlx has the CUDA backend with a device.
@@ -188,12 +192,10 @@ static ATTEND_ROWS_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::Atomi
 /// the default device, the kernel has not failed here ([`disable_attend_rows`]), and the width
 /// is a power of two from 16 to 512 (the kernel's block splits a value row in pairs of dims).
 pub fn attend_rows_supported(head_dim: usize, dtype: super::Dtype) -> bool {
-    cuda_backend()
-        && head_dim.is_power_of_two()
+    head_dim.is_power_of_two()
         && (16..=512).contains(&head_dim)
         && matches!(dtype, super::Dtype::Bfloat16 | super::Dtype::Float16 | super::Dtype::Float32)
-        && !ATTEND_ROWS_OFF.load(std::sync::atomic::Ordering::Relaxed)
-        && super::Device::default_device() == super::Device::Gpu
+        && kernel_runs(&ATTEND_ROWS_OFF)
 }
 
 /// Whether the shared decode batch attends through [`attend_rows`]: where it is supported and
