@@ -8,8 +8,10 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "mlx/mlx.h"
@@ -338,24 +340,42 @@ static std::string kernel_name(const char* base, const char* source) {
 }
 
 // The few-row 4-bit matmul of kernels/qmv_rows.cu (CUDA only; the caller checks). `x` is
-// [M, K] with 2 <= M <= 16 and K a multiple of 64; MLX compiles the kernel (NVRTC) on first use
-// for each dtype and group size.
+// [..., K] with 2 to 16 rows in its leading axes and K a multiple of 64; the result keeps those
+// axes. MLX compiles the kernel (NVRTC) on first use for each dtype and group size.
 int ox_qmv_rows(ox_array x, ox_array w, ox_array scales, ox_array biases, int group_size, const char* source,
                 ox_array* out) {
   OX_TRY({
     static const mx::fast::CustomKernelFunction kernel =
         mx::fast::cuda_kernel(kernel_name("ollmlx_qmv_rows", source), {"x", "w", "scales", "biases"}, {"y"}, source);
-    const int m = x->shape(0);
+    if (x->ndim() < 2) throw std::invalid_argument("qmv_rows takes [..., K] with rows in the leading axes");
+    const int k = x->shape().back();
+    const int m = k > 0 ? static_cast<int>(x->size() / k) : 0;
     const int n = w->shape(0);
-    if (x->ndim() != 2 || m < 2 || m > 16) throw std::invalid_argument("qmv_rows takes [M, K] with 2 <= M <= 16");
+    if (m < 2 || m > 16) throw std::invalid_argument("qmv_rows takes 2 to 16 rows");
+    auto shape = x->shape();
+    shape.back() = n;
     // A block of 8 warps per 16 output columns (the kernel's WARPS).
     const int threads = 32 * 8;
-    auto outs = kernel({*x, *w, *scales, *biases}, {{m, n}}, {x->dtype()}, {threads, (n + 15) / 16, 1}, {threads, 1, 1},
+    auto outs = kernel({*x, *w, *scales, *biases}, {shape}, {x->dtype()}, {threads, (n + 15) / 16, 1}, {threads, 1, 1},
                        {{"T", x->dtype()}, {"BF16", x->dtype() == mx::bfloat16}, {"G", group_size}}, std::nullopt, false,
                        {});
     put(out, std::move(outs.at(0)));
   })
 }
+// `scale` as a one-element array, made once per value: every layer of every decode step passes
+// the model's softmax scale, and a fresh array each time would be an allocation and an upload.
+static mx::array scale_array(float scale) {
+  static std::mutex lock;
+  // Never freed: MLX's allocator may be gone by the time statics are destroyed at exit.
+  static auto* made = new std::unordered_map<uint32_t, mx::array>();
+  uint32_t bits;
+  std::memcpy(&bits, &scale, sizeof bits);
+  std::lock_guard<std::mutex> guard(lock);
+  auto it = made->find(bits);
+  if (it == made->end()) it = made->emplace(bits, mx::array({scale})).first;
+  return it->second;
+}
+
 // One new query per row of the shared decode batch over its own row of the key/value buffers
 // (kernels/attend_rows.cu; CUDA only, the caller checks). q [R, H, 1, D], k and v
 // [R, KVH, CAP, D], offsets int32 [R] (row r attends over positions 0..=offsets[r]); returns
@@ -372,7 +392,7 @@ int ox_attend_rows(ox_array q, ox_array k, ox_array v, ox_array offsets, float s
     const int rows = q->shape(0), heads = q->shape(1), dim = q->shape(3);
     // THREADS in the kernel.
     const int threads = 256;
-    auto outs = kernel({*q, *k, *v, mx::astype(*offsets, mx::int32), mx::array({scale})}, {{1, rows, heads * dim}},
+    auto outs = kernel({*q, *k, *v, mx::astype(*offsets, mx::int32), scale_array(scale)}, {{1, rows, heads * dim}},
                        {q->dtype()}, {threads * heads, rows, 1}, {threads, 1, 1},
                        {{"T", q->dtype()}, {"D", dim}}, std::nullopt, false, {});
     put(out, std::move(outs.at(0)));

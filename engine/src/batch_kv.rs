@@ -180,18 +180,9 @@ impl BatchKv {
             self.resize(visible.div_ceil(STEP) * STEP)?;
         }
         let offsets: Vec<i32> = self.lens.iter().map(|&n| n as i32).collect();
-        let mut mask = vec![false; rows * visible];
-        for (r, &n) in self.lens.iter().enumerate() {
-            mask[r * visible..r * visible + n + 1].fill(true);
-        }
-        Ok(RowsStep {
-            ids,
-            positions: Array::from_slice(&offsets, &[rows, 1, 1, 1])?,
-            offsets: Array::from_slice(&offsets, &[rows])?,
-            mask: Array::from_slice(&mask, &[rows, 1, 1, visible])?,
-            visible,
-            kv: self,
-        })
+        // One upload a step: the scatter indices are a view of the offsets.
+        let offsets = Array::from_slice(&offsets, &[rows])?;
+        Ok(RowsStep { ids, positions: offsets.reshape(&[rows as i32, 1, 1, 1])?, offsets, mask: None, visible, kv: self })
     }
 
     /// Ends a step: the rows marked in `present` now hold one more position.
@@ -213,8 +204,9 @@ pub struct RowsStep<'a> {
     pub(crate) offsets: Array,
     /// The same, `[rows, 1, 1, 1]`, as scatter indices along the positions axis.
     positions: Array,
-    /// `[rows, 1, 1, visible]`: true where a row has a position.
-    pub(crate) mask: Array,
+    /// `[rows, 1, 1, visible]`: true where a row has a position. Made at its first use, since
+    /// the batched attention kernel (where it runs) needs none.
+    mask: Option<Array>,
     /// Positions attention reads (the longest row's, plus the new one).
     visible: usize,
 }
@@ -234,6 +226,19 @@ impl RowsStep<'_> {
         let v_index = if v.shape() == k.shape() { index } else { self.positions.broadcast_to(&v.shape())? };
         *bv = bv.put_along_axis(&v_index, v, 2)?;
         Ok((bk.clone(), bv.clone()))
+    }
+
+    /// `[rows, 1, 1, visible]`: true where a row has a position (its length, plus the new one).
+    pub(crate) fn mask(&mut self) -> Result<&Array> {
+        if self.mask.is_none() {
+            let visible = self.visible;
+            let mut mask = vec![false; self.kv.lens.len() * visible];
+            for (r, &n) in self.kv.lens.iter().enumerate() {
+                mask[r * visible..r * visible + n + 1].fill(true);
+            }
+            self.mask = Some(Array::from_slice(&mask, &[self.kv.lens.len(), 1, 1, visible])?);
+        }
+        Ok(self.mask.as_ref().expect("just made"))
     }
 
     /// The positions of a buffer that attention reads under [`RowsStep::mask`]: the longest

@@ -208,15 +208,14 @@ impl Linear {
     pub fn forward(&self, x: &Array) -> Result<Array> {
         let (y, bias) = match self {
             Linear::Dense { weight, bias } => (x.matmul(&weight.transpose(&[1, 0])?)?, bias),
-            Linear::Quantized { weight, scales, biases, bias, spec } => match few_rows(x, weight, spec) {
-                Some((m, k)) => {
-                    let y = mlx::qmv_rows(&x.reshape(&[m, k])?, weight, scales, biases, spec.group_size)?;
-                    let mut shape: Vec<i32> = x.shape().iter().map(|&d| d as i32).collect();
-                    *shape.last_mut().expect("x has a last axis") = weight.dim(0) as i32;
-                    (y.reshape(&shape)?, bias)
-                }
-                None => (mlx::quantized_matmul(x, weight, scales, Some(biases), true, spec.group_size, spec.bits)?, bias),
-            },
+            Linear::Quantized { weight, scales, biases, bias, spec } => {
+                let y = if few_rows(x, weight, spec) {
+                    mlx::qmv_rows(x, weight, scales, biases, spec.group_size)?
+                } else {
+                    mlx::quantized_matmul(x, weight, scales, Some(biases), true, spec.group_size, spec.bits)?
+                };
+                (y, bias)
+            }
         };
         Ok(match bias {
             Some(b) => y.add(b)?,
@@ -244,17 +243,17 @@ fn few_rows_kernel_takes(spec: &QuantSpec, dtype: mlx::Dtype) -> bool {
         && mlx::qmv_rows_available()
 }
 
-/// `(rows, K)` when `x @ w.T` is a decode step of a few sequences that [`mlx::qmv_rows`] computes
-/// (on CUDA, 4-bit weights); `None` leaves it to MLX's `quantized_matmul`. One row stays with MLX
-/// too: its one-row kernel is as fast, and a lone sequence keeps exactly mlx-lm's arithmetic.
-/// The layer and dtype are checked first: on the CPU (f32) no shape is read.
-fn few_rows(x: &Array, w: &Array, spec: &QuantSpec) -> Option<(i32, i32)> {
-    if !few_rows_kernel_takes(spec, x.dtype()) || w.ndim() != 2 {
-        return None;
+/// Whether `x @ w.T` is a decode step of a few sequences that [`mlx::qmv_rows`] computes (on
+/// CUDA, 4-bit weights); otherwise MLX's `quantized_matmul` does. One row stays with MLX too: its
+/// one-row kernel is as fast, and a lone sequence keeps exactly mlx-lm's arithmetic. The layer
+/// and dtype are checked first: on the CPU (f32) no shape is read.
+fn few_rows(x: &Array, w: &Array, spec: &QuantSpec) -> bool {
+    if !few_rows_kernel_takes(spec, x.dtype()) || w.ndim() != 2 || x.ndim() < 2 {
+        return false;
     }
-    let k = *x.shape().last()?;
+    let k = x.shape().last().copied().unwrap_or(0);
     let rows = x.size() / k.max(1);
-    (k % 64 == 0 && (2..=mlx::QMV_ROWS_MAX).contains(&rows)).then(|| (rows as i32, k as i32))
+    k % 64 == 0 && (2..=mlx::QMV_ROWS_MAX).contains(&rows)
 }
 
 /// Compiles [`mlx::qmv_rows`] for a model's activation dtype and quantization while the model

@@ -172,8 +172,8 @@ pub fn disable_qmv_rows() {
     QMV_ROWS_OFF.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// `x @ dequantize(w).T` for `x` of `[M, K]`, 2 <= M <= [`QMV_ROWS_MAX`], and 4-bit affine
-/// weights `[N, K/8]` with `group_size` (32, 64 or 128) and biases; K a multiple of 64. A CUDA
+/// `x @ dequantize(w).T` for `x` of `[..., K]` holding M rows, 2 <= M <= [`QMV_ROWS_MAX`]
+/// (the result keeps x's leading axes), and 4-bit affine weights `[N, K/8]` with `group_size` (32, 64 or 128) and biases; K a multiple of 64. A CUDA
 /// kernel of ours that reads and dequantizes each weight once for all rows and multiplies on the
 /// tensor cores, where MLX's CUDA dispatch runs its one-row kernel once per row below 8 rows and
 /// a tiled kernel with too few blocks to keep the memory busy from 8 (BENCHMARKS.md, "Serving on

@@ -132,15 +132,17 @@ fn qmv_rows_matches_quantized_matmul() {
         for (n, k) in [(203, 256), (512, 2048)] {
             let w = key.normal(&[n, k], Dtype::Float32).unwrap().mul_scalar(0.02).unwrap().astype(dtype).unwrap();
             let (q, s, b) = quantize(&w, group, 4).unwrap();
-            for m in [2, 3, 5, 8, 9, 16] {
-                let x = key.normal(&[m, k], Dtype::Float32).unwrap().astype(dtype).unwrap();
+            // Rows in one leading axis, and in two (a decode step's [1, rows, K]).
+            for shape in [vec![2, k], vec![3, k], vec![5, k], vec![8, k], vec![9, k], vec![16, k], vec![1, 6, k]] {
+                let x = key.normal(&shape, Dtype::Float32).unwrap().astype(dtype).unwrap();
                 let want = quantized_matmul(&x, &q, &s, Some(&b), true, group, 4).unwrap().astype(Dtype::Float32).unwrap();
                 let got = qmv_rows(&x, &q, &s, &b, group).unwrap();
-                assert_eq!(got.shape(), vec![m, n]);
+                let m = shape[..shape.len() - 1].to_vec();
+                assert_eq!(got.shape(), [m.as_slice(), &[n]].concat());
                 let got = got.astype(Dtype::Float32).unwrap();
-                let max_abs = |a: &Array| a.abs().unwrap().max(0, false).unwrap().max(0, false).unwrap().item::<f32>().unwrap();
+                let max_abs = |a: &Array| a.abs().unwrap().reshape(&[-1]).unwrap().max(0, false).unwrap().item::<f32>().unwrap();
                 let err = max_abs(&got.subtract(&want).unwrap()) / max_abs(&want);
-                assert!(err < 2e-2, "{dtype:?} group {group} {m}x{k} @ {n}x{k}: relative error {err}");
+                assert!(err < 2e-2, "{dtype:?} group {group} {m:?}x{k} @ {n}x{k}: relative error {err}");
             }
         }
     }

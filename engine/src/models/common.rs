@@ -248,7 +248,9 @@ impl Attention {
     /// is rotated at its own position and masked to its own length. Returns `[1, R, H*D]`.
     fn attend_rows(&self, q: &Array, k: &Array, v: &Array, layer: usize, rows: &mut RowsStep<'_>) -> Result<Array> {
         let r = rows.rows() as i32;
-        let per_row = |a: &Array, n: usize| self.heads(&a.reshape(&[r, 1, -1])?, n);
+        // [1, R, n*D] -> [R, n, 1, D] in one reshape: with one position per row, the split
+        // into heads needs no transpose (fewer graph nodes on a step that is host-bound).
+        let per_row = |a: &Array, n: usize| a.reshape(&[r, n as i32, 1, self.head_dim as i32]);
         let (mut q, mut k, v) = (per_row(q, self.n_heads)?, per_row(k, self.n_kv_heads)?, per_row(v, self.n_kv_heads)?);
         if let Some(n) = &self.q_norm {
             q = n.forward(&q)?;
@@ -263,8 +265,9 @@ impl Attention {
             return Ok(mlx::attend_rows(&q, &k, &v, &rows.offsets, self.scale)?);
         }
         let (k, v) = (rows.visible(&k)?, rows.visible(&v)?);
-        let o = mlx::scaled_dot_product_attention(&q, &k, &v, self.scale, mlx::AttentionMask::Array(&rows.mask))?;
-        Ok(o.transpose(&[0, 2, 1, 3])?.reshape(&[1, r, -1])?)
+        let o = mlx::scaled_dot_product_attention(&q, &k, &v, self.scale, mlx::AttentionMask::Array(rows.mask()?))?;
+        // [R, H, 1, D] -> [1, R, H*D]: again no transpose, the position axis being 1.
+        Ok(o.reshape(&[1, r, (self.n_heads * self.head_dim) as i32])?)
     }
 
     /// mlx-lm gemma2's attention: scaled queries, grouped heads by reshape, `cap * tanh(s / cap)`,

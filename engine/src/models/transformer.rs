@@ -205,12 +205,16 @@ impl Transformer {
     /// whose new tokens (`inputs[i]`, any shape, row-major) run over their own caches.
     pub fn forward_last(&self, mut rows: Option<&mut RowsStep<'_>>, inputs: &[&Array], caches: &mut [&mut [LayerCache]]) -> Result<Array> {
         let lens: Vec<usize> = inputs.iter().map(|a| a.size()).collect();
-        let mut flat: Vec<Array> = rows.iter().map(|r| r.ids.reshape(&[-1])).collect::<std::result::Result<_, _>>()?;
+        // Flattened only where needed: every reshape is a graph node, and a decode step of a
+        // small model is host-bound.
+        let flat = |a: &Array| if a.ndim() == 1 { Ok(a.clone()) } else { a.reshape(&[-1]) };
+        let mut parts: Vec<Array> = rows.iter().map(|r| flat(&r.ids)).collect::<std::result::Result<_, _>>()?;
         for a in inputs {
-            flat.push(a.reshape(&[-1])?);
+            parts.push(flat(a)?);
         }
-        let refs: Vec<&Array> = flat.iter().collect();
-        let ids = mlx::concatenate(&refs, 0)?.reshape(&[1, -1])?;
+        let refs: Vec<&Array> = parts.iter().collect();
+        let total: usize = parts.iter().map(Array::size).sum();
+        let ids = mlx::concatenate(&refs, 0)?.reshape(&[1, total as i32])?;
         let mut h = self.embed_tokens.forward(&ids)?;
         if let Some(s) = self.embed_scale {
             h = h.mul_scalar(s)?;

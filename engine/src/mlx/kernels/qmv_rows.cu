@@ -1,7 +1,9 @@
-// y[M, N] = x[M, K] @ dequantize(w)[N, K]^T for a few rows (M <= 16) and 4-bit affine weights
-// with groups of G along K. The body of an MLX `cuda_kernel`: MLX writes the signature (x, w,
-// scales, biases, y and the *_shape arguments named here) and the template constants T (x's
-// dtype), BF16 (whether T is bfloat16) and G.
+// y[..., N] = x[..., K] @ dequantize(w)[N, K]^T for a few rows (M <= 16, the product of x's
+// leading axes) and 4-bit affine weights with groups of G along K. The body of an MLX
+// `cuda_kernel`: MLX writes the signature (x, w, scales, biases, y and the *_shape and x_ndim
+// arguments named here) and the template constants T (x's dtype), BF16 (whether T is bfloat16)
+// and G. x keeps its leading axes (a decode step's [1, rows, K]) so that no reshape surrounds
+// the call: a batched step is host-bound on small models, and every graph node costs host time.
 //
 // Why it exists: for 2-7 rows MLX's CUDA dispatch runs its one-row kernel once per row, and from
 // 8 rows a tiled kernel whose few blocks (N / 128) cannot keep the memory busy on a decode
@@ -18,8 +20,9 @@ const int lane = threadIdx.x & 31;
 const int warp = threadIdx.x >> 5;
 const int g = lane >> 2;  // the fragment's row group
 const int t = lane & 3;   // the thread within the group
-const int M = x_shape[0];
-const int K = x_shape[1];
+const int K = x_shape[x_ndim - 1];
+int M = 1;
+for (int i = 0; i < x_ndim - 1; ++i) M *= x_shape[i];
 const int N = w_shape[0];
 const int n0 = blockIdx.y * 16;
 const int words = K / 8;  // uint32 words per weight row
