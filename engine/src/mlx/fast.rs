@@ -198,13 +198,13 @@ pub fn attend_rows_supported(head_dim: usize, dtype: super::Dtype) -> bool {
         && kernel_runs(&ATTEND_ROWS_OFF)
 }
 
-/// Whether the shared decode batch attends through [`attend_rows`]: where it is supported and
-/// `OLLMLX_ATTEND_ROWS=1`. Off by default: on an H100 it made the engine's 8-row step of a 1B
-/// model 6-25% shorter, but the serving bench through ollmlxd did not show the gain
-/// (BENCHMARKS.md, "Batched decode attention").
+/// Whether the shared decode batch attends through [`attend_rows`]: where it is supported, unless
+/// `OLLMLX_ATTEND_ROWS=0` (for side-by-side measures against MLX's masked attention). On an H100
+/// it takes the engine's 8-row step of a 1B model from 3.6-4.8 ms to 2.4-2.9 ms
+/// (BENCHMARKS.md, "Fewer graph nodes in the batched step").
 pub fn attend_rows_enabled(head_dim: usize, dtype: super::Dtype) -> bool {
     static WANTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *WANTED.get_or_init(|| std::env::var("OLLMLX_ATTEND_ROWS").is_ok_and(|v| v.trim() == "1"))
+    *WANTED.get_or_init(|| std::env::var("OLLMLX_ATTEND_ROWS").map_or(true, |v| v.trim() != "0"))
         && attend_rows_supported(head_dim, dtype)
 }
 
