@@ -173,11 +173,12 @@ pub fn disable_qmv_rows() {
 }
 
 /// `x @ dequantize(w).T` for `x` of `[..., K]` holding M rows, 2 <= M <= [`QMV_ROWS_MAX`]
-/// (the result keeps x's leading axes), and 4-bit affine weights `[N, K/8]` with `group_size` (32, 64 or 128) and biases; K a multiple of 64. A CUDA
-/// kernel of ours that reads and dequantizes each weight once for all rows and multiplies on the
-/// tensor cores, where MLX's CUDA dispatch runs its one-row kernel once per row below 8 rows and
-/// a tiled kernel with too few blocks to keep the memory busy from 8 (BENCHMARKS.md, "Serving on
-/// the GPU"). Only where [`qmv_rows_available`].
+/// (the result keeps x's leading axes), and 4-bit affine weights `[N, K/8]` with `group_size`
+/// (32, 64 or 128) and biases; K a multiple of 64. A CUDA kernel of ours that reads and
+/// dequantizes each weight once for all rows and multiplies on the tensor cores, where MLX's CUDA
+/// dispatch runs its one-row kernel once per row below 8 rows and a tiled kernel with too few
+/// blocks to keep the memory busy from 8 (BENCHMARKS.md, "Serving on the GPU"). Only where
+/// [`qmv_rows_available`].
 pub fn qmv_rows(x: &Array, w: &Array, scales: &Array, biases: &Array, group_size: i32) -> Result<Array> {
     call_out!(ox_qmv_rows(x.raw(), w.raw(), scales.raw(), biases.raw(), group_size, QMV_ROWS_SOURCE.as_ptr().cast()))
 }
