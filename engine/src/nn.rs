@@ -248,9 +248,10 @@ fn few_rows_kernel_takes(spec: &QuantSpec, dtype: mlx::Dtype) -> bool {
 /// one-row kernel is as fast, and a lone sequence keeps exactly mlx-lm's arithmetic. The layer
 /// and dtype are checked first: on the CPU (f32) no shape is read.
 fn few_rows(x: &Array, w: &Array, spec: &QuantSpec) -> bool {
-    if !few_rows_kernel_takes(spec, x.dtype()) || w.ndim() != 2 || x.ndim() < 2 {
+    if !few_rows_kernel_takes(spec, x.dtype()) || w.ndim() != 2 {
         return false;
     }
+    // A 1-D (or 0-D) x counts one row, so it stays with MLX.
     let k = x.shape().last().copied().unwrap_or(0);
     let rows = x.size() / k.max(1);
     k % 64 == 0 && (2..=mlx::QMV_ROWS_MAX).contains(&rows)

@@ -213,8 +213,7 @@ impl Transformer {
             parts.push(flat(a)?);
         }
         let refs: Vec<&Array> = parts.iter().collect();
-        let total: usize = parts.iter().map(Array::size).sum();
-        let ids = mlx::concatenate(&refs, 0)?.reshape(&[1, total as i32])?;
+        let ids = mlx::concatenate(&refs, 0)?.reshape(&[1, -1])?;
         let mut h = self.embed_tokens.forward(&ids)?;
         if let Some(s) = self.embed_scale {
             h = h.mul_scalar(s)?;
