@@ -361,9 +361,7 @@ impl EngineLoop {
                     match Generation::new(model, params) {
                         Ok(mut gen) => {
                             let reused = gen.reuse_prefix(&mut live.prefix);
-                            if reused > 0 {
-                                tracing::debug!(reused, prompt_tokens, "prompt prefix reused from the prefix cache");
-                            }
+                            tracing::debug!(prompt_tokens, reused, running = live.seqs.len(), "sequence admitted");
                             let _ = events.try_send(GenEvent::Started { prompt_tokens });
                             let context = job.want_context.then_some(prompt_ids);
                             live.seqs.push(Sequence { gen, events, context });

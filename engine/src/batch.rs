@@ -64,6 +64,8 @@ pub fn step_streams(streams: &mut [(&mut TokenStream<'_>, usize)], prefill_budge
     if streams.iter().any(|(s, _)| !std::ptr::eq(s.network(), net)) {
         return Err(EngineError::InvalidOption { name: "batch", message: "sequences of different models cannot share a step".into() });
     }
+    // What this step runs, for the step trace: shared decode rows, packed sequences, their tokens.
+    let mut shape = (0, 0, 0);
     let mut budget = prefill_budget;
     let mut feeds = Vec::with_capacity(streams.len());
     for (stream, wanted) in streams.iter_mut() {
@@ -80,13 +82,15 @@ pub fn step_streams(streams: &mut [(&mut TokenStream<'_>, usize)], prefill_budge
         decoding.fill(false);
     }
     let mut batch = net.batch();
+    let mut joining = Vec::new();
     for (i, (stream, _)) in streams.iter_mut().enumerate() {
         if decoding[i] {
-            stream.join_batch(&mut batch)?;
+            joining.extend(stream.to_batch());
         } else {
             stream.leave_batch(&mut batch)?;
         }
     }
+    batch.join(joining)?;
     let fed: Vec<usize> = (0..streams.len()).filter(|&i| feeds[i].is_some()).collect();
     if !fed.is_empty() {
         // The shared rows, in row order: each row's token, or a stand-in for a sequence that
@@ -110,6 +114,7 @@ pub fn step_streams(streams: &mut [(&mut TokenStream<'_>, usize)], prefill_budge
             step = Some(batch.begin_step(mlx::concatenate(&ids, 0)?)?);
         }
         let packed: Vec<usize> = fed.iter().copied().filter(|&i| !decoding[i]).collect();
+        shape = (n_rows, packed.len(), packed.iter().filter_map(|&i| feeds[i].as_ref()).map(|f| f.ids.size()).sum::<usize>());
         // Each fed stream's row of the logits: the shared rows first, then the packed ones.
         let mut logits_row = row_of;
         for (k, &i) in packed.iter().enumerate() {
@@ -158,7 +163,7 @@ pub fn step_streams(streams: &mut [(&mut TokenStream<'_>, usize)], prefill_budge
         add(&BUILD_NS, started, built);
         add(&DISPATCH_NS, built, now);
         STEPS.fetch_add(1, Ordering::Relaxed);
-        launched = Some(now);
+        launched = Some((built, now));
     }
     drop(batch);
     let mut tokens = Vec::with_capacity(streams.len());
@@ -171,8 +176,21 @@ pub fn step_streams(streams: &mut [(&mut TokenStream<'_>, usize)], prefill_budge
     if clear || feeds.iter().flatten().any(|f| !f.samples) {
         mlx::memory::clear_cache();
     }
-    if let Some(from) = launched {
-        add(&WAIT_NS, from, Instant::now());
+    if let Some((built, dispatched)) = launched {
+        let now = Instant::now();
+        add(&WAIT_NS, dispatched, now);
+        let ms = |from: Instant, to: Instant| (to - from).as_secs_f64() * 1e3;
+        let (rows, packed, packed_tokens) = shape;
+        tracing::debug!(
+            target: "ollmlx_engine::step",
+            rows,
+            packed,
+            packed_tokens,
+            build_ms = ms(started, built),
+            dispatch_ms = ms(built, dispatched),
+            wait_ms = ms(dispatched, now),
+            "step"
+        );
     }
     Ok(tokens)
 }

@@ -90,30 +90,52 @@ impl BatchKv {
         Ok(())
     }
 
-    /// Copies a sequence's cache into a new last row.
-    pub fn join(&mut self, id: RowId, cache: &[LayerCache]) -> Result<()> {
-        if self.contains(id) {
-            return Ok(());
+    /// Copies the caches of sequences that start decoding together into new last rows, in the
+    /// given order. All of them join in one concatenation per buffer: joining them one by one
+    /// would copy the whole batch once per sequence (eight sequences that finish their prompts
+    /// together would copy it eight times over).
+    pub fn join(&mut self, joining: Vec<(RowId, Vec<LayerCache>)>) -> Result<()> {
+        let mut rows: Vec<(RowId, Vec<LayerCache>, usize)> = Vec::with_capacity(joining.len());
+        for (id, cache) in joining {
+            if self.contains(id) || rows.iter().any(|(r, _, _)| *r == id) {
+                continue;
+            }
+            let layers = if self.layers.is_empty() { rows.first().map(|(_, c, _)| c.len()) } else { Some(self.layers.len()) };
+            if layers.is_some_and(|n| n != cache.len()) {
+                return Err(EngineError::InvalidOption { name: "batch", message: "sequences of different models cannot share a batch".into() });
+            }
+            let len = cache.first().map(layer_parts).transpose()?.map_or(0, |(_, _, n)| n);
+            rows.push((id, cache, len));
         }
-        if !self.layers.is_empty() && cache.len() != self.layers.len() {
-            return Err(EngineError::InvalidOption { name: "batch", message: "sequences of different models cannot share a batch".into() });
-        }
-        let len = cache.first().map(layer_parts).transpose()?.map_or(0, |(_, _, n)| n);
-        let cap = self.cap.max((len + 1).div_ceil(STEP) * STEP);
+        let Some(layer_count) = rows.first().map(|(_, c, _)| c.len()) else { return Ok(()) };
+        let longest = rows.iter().map(|(_, _, n)| *n).max().unwrap_or(0);
+        let cap = self.cap.max((longest + 1).div_ceil(STEP) * STEP);
         self.resize(cap)?;
-        let mut layers = Vec::with_capacity(cache.len());
-        for (j, c) in cache.iter().enumerate() {
-            let (k, v, n) = layer_parts(c)?;
-            let (k, v) = (padded(k, n, cap)?, padded(v, n, cap)?);
-            layers.push(match self.layers.get(j) {
-                Some((bk, bv)) => (concatenate(&[bk, &k], 0)?, concatenate(&[bv, &v], 0)?),
-                None => (k, v),
-            });
+        let mut layers = Vec::with_capacity(layer_count);
+        for j in 0..layer_count {
+            let (mut ks, mut vs) = match self.layers.get(j) {
+                Some((k, v)) => (vec![k.clone()], vec![v.clone()]),
+                None => (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len())),
+            };
+            for (_, cache, _) in &rows {
+                let (k, v, n) = layer_parts(&cache[j])?;
+                ks.push(padded(k, n, cap)?);
+                vs.push(padded(v, n, cap)?);
+            }
+            let join = |parts: &[Array]| -> Result<Array> {
+                match parts {
+                    [one] => Ok(one.clone()),
+                    parts => Ok(concatenate(&parts.iter().collect::<Vec<_>>(), 0)?),
+                }
+            };
+            layers.push((join(&ks)?, join(&vs)?));
         }
         self.layers = layers;
         self.cap = cap;
-        self.ids.push(id);
-        self.lens.push(len);
+        for (id, _, len) in rows {
+            self.ids.push(id);
+            self.lens.push(len);
+        }
         Ok(())
     }
 

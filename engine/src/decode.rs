@@ -132,14 +132,14 @@ impl<'n> TokenStream<'n> {
         self.row
     }
 
-    /// Moves this sequence's KV into the shared decode batch.
-    pub(crate) fn join_batch(&mut self, batch: &mut BatchKv) -> Result<()> {
-        if !self.in_batch {
-            batch.join(self.row, &self.cache)?;
-            self.cache = Vec::new();
-            self.in_batch = true;
+    /// Hands this sequence's KV over for the shared decode batch ([`BatchKv::join`] takes it,
+    /// together with the others that join in the same step); `None` if it is there already.
+    pub(crate) fn to_batch(&mut self) -> Option<(RowId, Vec<LayerCache>)> {
+        if self.in_batch {
+            return None;
         }
-        Ok(())
+        self.in_batch = true;
+        Some((self.row, std::mem::take(&mut self.cache)))
     }
 
     /// Takes this sequence's KV back out of the shared decode batch.
