@@ -49,8 +49,8 @@ pub(crate) struct Feed {
     pub ids: Array,
     /// Whether the last position's logits are sampled.
     pub samples: bool,
-    /// Whether this is one generated token fed back (not a prompt chunk): the sequence can
-    /// decode as a row of the shared batch.
+    /// Whether this is one token over the sequence's cache (a generated token fed back, or the
+    /// prompt's last token): the sequence can decode as a row of the shared batch.
     pub decodes: bool,
 }
 
@@ -171,9 +171,13 @@ impl<'n> TokenStream<'n> {
                 if n == 0 {
                     return Ok(None);
                 }
+                // The last prompt token alone over a cache is a decode step in all but name, so it
+                // may run as a row of the shared batch: sequences whose prompts end together then
+                // take one batched step for it, not one attention per sequence per layer.
+                let decodes = left == 1 && self.prefilled > 0;
                 let ids = &self.history[self.prefilled..self.prefilled + n];
                 self.prefilled += n;
-                Ok(Some(Feed { ids: Array::from_slice(ids, &[n])?, samples: self.prefilled == self.prompt_len, decodes: false }))
+                Ok(Some(Feed { ids: Array::from_slice(ids, &[n])?, samples: self.prefilled == self.prompt_len, decodes }))
             }
             Next::Device(y) => {
                 let feed = if wanted > 1 { Some(Feed { ids: y.clone(), samples: true, decodes: true }) } else { None };

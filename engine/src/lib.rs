@@ -19,6 +19,7 @@ mod network;
 mod nn;
 mod prefix;
 mod sample;
+mod warm;
 mod weights;
 
 pub use batch::{step_generations, step_streams, step_times, StepTimes};

@@ -130,7 +130,16 @@ impl Network {
         drop(weights);
         crate::nn::warm_few_rows(compute_dtype, quant.default_spec());
         crate::nn::warm_attend_rows(compute_dtype, info.head_dim);
-        Ok(Network { arch, info, weight_bytes, compute_dtype, batch: Mutex::default() })
+        let net = Network { arch, info, weight_bytes, compute_dtype, batch: Mutex::default() };
+        crate::warm::warm_generation(&net);
+        Ok(net)
+    }
+
+    /// Runs a short generation over every path a request can take (one sequence alone, and a
+    /// batch with greedy and sampled rows), leaving nothing behind. The load does this on a GPU,
+    /// where MLX prepares some kernels at their first use.
+    pub fn warm_up(&self) -> Result<()> {
+        crate::warm::run(self)
     }
 
     /// Facts about the model.

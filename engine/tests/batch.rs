@@ -62,17 +62,19 @@ fn alone(model: &Model, params: GenerateParams) -> Vec<u32> {
     out
 }
 
-/// Runs every case in one batch; case i joins after `i` steps, so sequences join while
-/// others decode and leave when done.
-fn batched(model: &Model, params: Vec<GenerateParams>) -> Vec<Vec<u32>> {
+/// Runs every case in one batch. Staggered, case i joins after `i` steps, so sequences join
+/// while others decode and leave when done; otherwise all start together, as requests that
+/// arrive at once do (their prompts end in the same step and join the shared rows together).
+fn batched(model: &Model, params: Vec<GenerateParams>, staggered: bool) -> Vec<Vec<u32>> {
     let n = params.len();
     let mut pending: Vec<Option<GenerateParams>> = params.into_iter().map(Some).collect();
     let mut gens: Vec<Option<Generation<'_>>> = (0..n).map(|_| None).collect();
     let mut outs = vec![Vec::new(); n];
     let mut done = vec![false; n];
     for step in 0..10_000 {
-        if step < n {
-            gens[step] = Some(Generation::new(model, pending[step].take().unwrap()).unwrap());
+        let starting = if staggered { step..(step + 1).min(n) } else if step == 0 { 0..n } else { 0..0 };
+        for i in starting {
+            gens[i] = Some(Generation::new(model, pending[i].take().unwrap()).unwrap());
         }
         let mut live: Vec<&mut Generation<'_>> = gens.iter_mut().flatten().collect();
         step_generations(&mut live, 32).unwrap();
@@ -94,11 +96,29 @@ fn batched_tokens_equal_each_sequence_alone() {
         let model = Model::load(&model_dir(name), &LoadOptions::default()).unwrap();
         let vocab = model.info().vocab_size;
         let want: Vec<Vec<u32>> = cases(vocab).into_iter().map(|p| alone(&model, p)).collect();
-        let got = batched(&model, cases(vocab));
-        for (i, (w, g)) in want.iter().zip(&got).enumerate() {
-            assert!(!w.is_empty(), "{name} case {i}: no tokens");
-            assert_eq!(g, w, "{name} case {i}: batched tokens differ from the sequence alone");
+        for staggered in [true, false] {
+            let got = batched(&model, cases(vocab), staggered);
+            for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+                assert!(!w.is_empty(), "{name} case {i}: no tokens");
+                assert_eq!(g, w, "{name} case {i} (staggered: {staggered}): batched tokens differ from the sequence alone");
+            }
         }
+    }
+}
+
+/// The load-time warm-up (run on a GPU; called here directly) takes every generation path and
+/// leaves nothing behind: no rows in the shared batch, and the same tokens afterwards.
+#[test]
+fn the_warm_up_leaves_the_model_as_it_found_it() {
+    for name in ["tiny-llama-f32", "tiny-llama-q4g64"] {
+        let model = Model::load(&model_dir(name), &LoadOptions::default()).unwrap();
+        let vocab = model.info().vocab_size;
+        let before: Vec<Vec<u32>> = cases(vocab).into_iter().map(|p| alone(&model, p)).collect();
+        model.network().warm_up().unwrap();
+        assert_eq!(model.network().decode_batch_rows(), 0, "{name}: the warm-up left rows in the shared batch");
+        let after: Vec<Vec<u32>> = cases(vocab).into_iter().map(|p| alone(&model, p)).collect();
+        assert_eq!(after, before, "{name}: tokens changed after the warm-up");
+        assert_eq!(batched(&model, cases(vocab), false), before, "{name}: batched tokens changed after the warm-up");
     }
 }
 
