@@ -1,11 +1,11 @@
 //! A short generation run while a model loads on a GPU, so that the first requests do not pay
 //! for kernels MLX prepares at their first use in a process: some of its CUDA kernels are
-//! compiled at run time (NVRTC) and cached on disk, and each module is loaded once per process. Measured on an H100 with a 1B model:
-//! with an empty disk cache, eight first requests to a fresh daemon waited 5.8 s for their
-//! first tokens; with the cache filled, the first 8-row step took 68 ms where later ones took
-//! 2.5 ms, and 37 ms after this warm-up (what the rest is was not found; BENCHMARKS.md). The run takes
-//! every path a request can: a lone sequence, and a batch with prompts of different lengths,
-//! greedy and sampled rows.
+//! compiled at run time (NVRTC) and cached on disk, and each module is loaded once per process.
+//! Measured on an H100 with a 1B model: with an empty disk cache, eight first requests to a
+//! fresh daemon waited 5.8 s for their first tokens; with the cache filled, the first 8-row step
+//! took 68 ms where later ones took 2.5 ms, and 37 ms after this warm-up (what the rest is was
+//! not found; BENCHMARKS.md). The run takes every path a request can: a lone sequence, and a
+//! batch with prompts of different lengths, greedy and sampled rows.
 use crate::decode::TokenStream;
 use crate::error::Result;
 use crate::mlx::{self, Device};
