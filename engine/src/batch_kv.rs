@@ -100,8 +100,8 @@ impl BatchKv {
             if self.contains(id) || rows.iter().any(|(r, _, _)| *r == id) {
                 continue;
             }
-            let layers = if self.layers.is_empty() { rows.first().map(|(_, c, _)| c.len()) } else { Some(self.layers.len()) };
-            if layers.is_some_and(|n| n != cache.len()) {
+            let expected = if self.layers.is_empty() { rows.first().map(|(_, c, _)| c.len()) } else { Some(self.layers.len()) };
+            if expected.is_some_and(|n| n != cache.len()) {
                 return Err(EngineError::InvalidOption { name: "batch", message: "sequences of different models cannot share a batch".into() });
             }
             let len = cache.first().map(layer_parts).transpose()?.map_or(0, |(_, _, n)| n);
