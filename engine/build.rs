@@ -13,6 +13,8 @@ fn main() {
     println!("cargo:rerun-if-env-changed=OLLMLX_NO_OPENBLAS");
     println!("cargo:rerun-if-changed=csrc/shim.cpp");
     println!("cargo:rerun-if-changed=csrc/shim.h");
+    println!("cargo:rerun-if-changed=csrc/rows_matmul.cpp");
+    println!("cargo:rerun-if-changed=csrc/rows_matmul.h");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
     println!("cargo:rerun-if-changed={}", root.join("MLX_VERSION").display());
     let mlx = find_mlx(&root).unwrap_or_else(|why| {
@@ -33,6 +35,7 @@ fn main() {
         .cpp(true)
         .std("c++20")
         .file("csrc/shim.cpp")
+        .file("csrc/rows_matmul.cpp")
         .include(&include)
         .include("csrc")
         .flag_if_supported("-Wno-unused-parameter")

@@ -16,6 +16,7 @@
 
 #include "mlx/mlx.h"
 #include "mlx/backend/cuda/cuda.h"
+#include "rows_matmul.h"
 
 namespace mx = mlx::core;
 
@@ -398,6 +399,11 @@ int ox_attend_rows(ox_array q, ox_array k, ox_array v, ox_array offsets, float s
     put(out, std::move(outs.at(0)));
   })
 }
+// The few-row f32 matmul of rows_matmul.cpp (CPU only; the caller checks).
+int ox_rows_matmul(ox_array x, ox_array w, ox_array* out) { OX_TRY(put(out, ollmlx::rows_matmul(*x, *w))) }
+int ox_rows_matmul_supported(void) { return ollmlx::rows_matmul_supported() ? 1 : 0; }
+int ox_rows_matmul_max(void) { return ollmlx::ROWS_MATMUL_MAX; }
+
 int ox_cuda_available(void) {
   try {
     return mx::cu::is_available() ? 1 : 0;

@@ -207,6 +207,7 @@ impl Linear {
     /// Applies the layer to the last axis of `x`.
     pub fn forward(&self, x: &Array) -> Result<Array> {
         let (y, bias) = match self {
+            Linear::Dense { weight, bias } if mlx::rows_matmul_takes(x, weight) => (mlx::rows_matmul(x, weight)?, bias),
             Linear::Dense { weight, bias } => (x.matmul(&weight.transpose(&[1, 0])?)?, bias),
             Linear::Quantized { weight, scales, biases, bias, spec } => {
                 let y = if few_rows(x, weight, spec) {

@@ -7,6 +7,7 @@
 #![allow(unsafe_code)]
 
 mod array;
+mod cpu_rows;
 mod device;
 mod dtype;
 mod fast;
@@ -15,6 +16,7 @@ mod random;
 mod sys;
 
 pub use array::{async_eval, eval, Array};
+pub use cpu_rows::{rows_matmul, rows_matmul_max, rows_matmul_takes};
 pub use device::{blas_info, device_info, memory, mlx_version, synchronize, Device, DeviceInfo, Stream};
 pub use dtype::{Dtype, Element};
 pub use fast::{attend_rows, attend_rows_enabled, attend_rows_supported, disable_attend_rows, disable_qmv_rows, layer_norm, prefer_unfused_prompt_attention, prompt_chunk_cap, qmv_rows, qmv_rows_available, rms_norm, rope, rope_rows, scaled_dot_product_attention, AttentionMask, QMV_ROWS_MAX};

@@ -94,6 +94,9 @@ extern "C" {
     pub fn ox_quantize(w: RawArray, group_size: c_int, bits: c_int, wq: *mut RawArray, scales: *mut RawArray, biases: *mut RawArray) -> c_int;
     pub fn ox_attend_rows(q: RawArray, k: RawArray, v: RawArray, offsets: RawArray, scale: f32, source: *const c_char, out: *mut RawArray) -> c_int;
     pub fn ox_qmv_rows(x: RawArray, w: RawArray, scales: RawArray, biases: RawArray, group_size: c_int, source: *const c_char, out: *mut RawArray) -> c_int;
+    pub fn ox_rows_matmul(x: RawArray, w: RawArray, out: *mut RawArray) -> c_int;
+    pub fn ox_rows_matmul_supported() -> c_int;
+    pub fn ox_rows_matmul_max() -> c_int;
     pub fn ox_cuda_available() -> c_int;
     pub fn ox_rms_norm(x: RawArray, w: RawArray, eps: f32, out: *mut RawArray) -> c_int;
     pub fn ox_layer_norm(x: RawArray, w: RawArray, b: RawArray, eps: f32, out: *mut RawArray) -> c_int;

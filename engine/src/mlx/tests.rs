@@ -186,3 +186,46 @@ fn attend_rows_matches_masked_attention() {
         assert!(err < 2e-2, "{dtype:?} {heads}/{kv_heads} heads of {d}: relative error {err}");
     }
 }
+
+/// Our few-row CPU matmul against MLX's matmul (BLAS) on the same f32 arrays: every row count it
+/// takes, column counts that leave a partial tile, a part per core and an odd last column, rows
+/// in one leading axis and in two, and an x that is a transposed view (not contiguous). Runs
+/// wherever the kernel does (x86-64 with AVX2 and FMA, as in CI); elsewhere it says so.
+#[test]
+fn rows_matmul_matches_matmul() {
+    let mut key = RandomKey::new(7).unwrap();
+    let probe = Array::from_slice(&[0.0f32; 16], &[2, 8]).unwrap();
+    if !rows_matmul_takes(&probe, &Array::from_slice(&[0.0f32; 8], &[1, 8]).unwrap()) {
+        eprintln!("rows_matmul_matches_matmul: the kernel does not run on this CPU, nothing to check");
+        return;
+    }
+    for (n, k) in [(7, 8), (63, 64), (203, 576), (1536, 576), (576, 1536)] {
+        let w = key.normal(&[n, k], Dtype::Float32).unwrap();
+        let wt = w.transpose(&[1, 0]).unwrap();
+        for rows in 2..=rows_matmul_max() {
+            for x in [
+                key.normal(&[rows, k], Dtype::Float32).unwrap(),
+                key.normal(&[1, rows, k], Dtype::Float32).unwrap(),
+                key.normal(&[k, rows], Dtype::Float32).unwrap().transpose(&[1, 0]).unwrap(),
+            ] {
+                assert!(rows_matmul_takes(&x, &w));
+                let want = x.matmul(&wt).unwrap();
+                let got = rows_matmul(&x, &w).unwrap();
+                assert_eq!(got.shape(), want.shape());
+                let max_abs = |a: &Array| a.abs().unwrap().reshape(&[-1]).unwrap().max(0, false).unwrap().item::<f32>().unwrap();
+                let err = max_abs(&got.subtract(&want).unwrap()) / max_abs(&want);
+                assert!(err < 1e-5, "{rows} rows x {k} @ {n}x{k}: relative error {err}");
+            }
+        }
+    }
+    // What it does not take, MLX's matmul serves; called anyway, it says what was wrong.
+    let w = key.normal(&[16, 64], Dtype::Float32).unwrap();
+    let one = key.normal(&[1, 64], Dtype::Float32).unwrap();
+    assert!(!rows_matmul_takes(&one, &w));
+    assert!(rows_matmul(&one, &w).unwrap_err().message.contains("2 to"));
+    let many = key.normal(&[rows_matmul_max() + 1, 64], Dtype::Float32).unwrap();
+    assert!(!rows_matmul_takes(&many, &w));
+    let half = key.normal(&[4, 64], Dtype::Float16).unwrap();
+    assert!(!rows_matmul_takes(&half, &w));
+    assert!(rows_matmul(&half, &w).unwrap_err().message.contains("float32"));
+}
