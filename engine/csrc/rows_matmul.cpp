@@ -129,9 +129,9 @@ class Workers {
   void run(int chunks, const std::function<void(int)>& chunk) {
     std::lock_guard<std::mutex> one_at_a_time(busy_);
     chunk_ = &chunk;
-    chunks_ = chunks;
     const uint64_t generation = (state_.load(std::memory_order_relaxed) >> 32) + 1;
-    state_.store(generation << 32, std::memory_order_seq_cst);
+    // Publishing the state publishes `chunk_` with it (a claim reads the state first).
+    state_.store(generation << 32 | static_cast<uint64_t>(chunks) << 16, std::memory_order_seq_cst);
     if (sleepers_.load(std::memory_order_seq_cst) > 0) {
       std::lock_guard<std::mutex> guard(lock_);
       wake_.notify_all();
@@ -141,19 +141,23 @@ class Workers {
   }
 
  private:
-  // Claims and runs chunks of the current matmul until none is left. A claim holds `in_flight_`,
-  // so the caller cannot publish the next matmul while a helper may still read this one.
+  // Claims and runs chunks of the current matmul until none is left. Taking part holds
+  // `in_flight_` from before the state is read, so the caller cannot return (and then publish
+  // the next matmul over `chunk_`) while a helper may still claim a chunk of this one.
   void take_chunks() {
     in_flight_.fetch_add(1, std::memory_order_seq_cst);
     uint64_t s = state_.load(std::memory_order_seq_cst);
-    while (static_cast<uint32_t>(s) < static_cast<uint32_t>(chunks_)) {
+    while (next_chunk(s) < chunk_count(s)) {
       if (state_.compare_exchange_weak(s, s + 1, std::memory_order_seq_cst)) {
-        (*chunk_)(static_cast<int>(static_cast<uint32_t>(s)));
+        (*chunk_)(next_chunk(s));
         s = state_.load(std::memory_order_seq_cst);
       }
     }
     in_flight_.fetch_sub(1, std::memory_order_seq_cst);
   }
+
+  static int next_chunk(uint64_t state) { return static_cast<int>(state & 0xffff); }
+  static int chunk_count(uint64_t state) { return static_cast<int>(state >> 16 & 0xffff); }
 
   void serve() {
     uint64_t seen = 0;
@@ -180,12 +184,12 @@ class Workers {
   std::mutex busy_;
   std::mutex lock_;
   std::condition_variable wake_;
-  // The matmul's generation (high 32 bits) and its next unclaimed chunk (low 32 bits).
+  // The matmul's generation (bits 32-63), its number of chunks (16-31) and its next unclaimed
+  // chunk (0-15), in one word so a claim is one compare-and-swap of all three.
   std::atomic<uint64_t> state_{0};
   std::atomic<int> in_flight_{0};
   std::atomic<int> sleepers_{0};
   const std::function<void(int)>* chunk_ = nullptr;
-  int chunks_ = 0;
 };
 
 Workers& workers() {
