@@ -13,7 +13,7 @@ fn available() -> bool {
     static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     // SAFETY: plain query.
     *AVAILABLE.get_or_init(|| {
-        std::env::var("OLLMLX_CPU_ROWS").map_or(true, |v| v != "0") && unsafe { super::sys::ox_rows_matmul_supported() } == 1
+        super::kernel_switched_on("OLLMLX_CPU_ROWS") && unsafe { super::sys::ox_rows_matmul_supported() } == 1
     })
 }
 

@@ -93,7 +93,7 @@ static QMV_ROWS_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBo
 /// against MLX's own dispatch) is not set.
 pub fn qmv_rows_available() -> bool {
     static WANTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *WANTED.get_or_init(|| std::env::var("OLLMLX_QMV_ROWS").map_or(true, |v| v != "0")) && kernel_runs(&QMV_ROWS_OFF)
+    *WANTED.get_or_init(|| super::kernel_switched_on("OLLMLX_QMV_ROWS")) && kernel_runs(&QMV_ROWS_OFF)
 }
 
 /// Whether a CUDA kernel of ours can run now: the CUDA backend is the default device and the
@@ -205,7 +205,7 @@ pub fn attend_rows_supported(head_dim: usize, dtype: super::Dtype) -> bool {
 /// (BENCHMARKS.md, "Fewer graph nodes in the batched step").
 pub fn attend_rows_enabled(head_dim: usize, dtype: super::Dtype) -> bool {
     static WANTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *WANTED.get_or_init(|| std::env::var("OLLMLX_ATTEND_ROWS").map_or(true, |v| v.trim() != "0"))
+    *WANTED.get_or_init(|| super::kernel_switched_on("OLLMLX_ATTEND_ROWS"))
         && attend_rows_supported(head_dim, dtype)
 }
 

@@ -68,5 +68,11 @@ macro_rules! call_out {
 }
 pub(crate) use call_out;
 
+/// Whether a kernel of ours is wanted: its switch `var` (`OLLMLX_QMV_ROWS`, ...) is not `0`.
+/// Each switch exists for side-by-side measures against MLX's own kernels.
+fn kernel_switched_on(var: &str) -> bool {
+    std::env::var(var).map_or(true, |v| v.trim() != "0")
+}
+
 #[cfg(test)]
 mod tests;
